@@ -1,0 +1,75 @@
+package core
+
+import (
+	"github.com/hamq/hamq/core/store"
+)
+
+// This file holds the types of the contract with front-ends and the admin
+// API; Broker (broker.go, admin.go) and Session (session.go) carry the
+// methods.
+
+// Store is what the core needs of persistence; core/store implements it.
+type Store interface {
+	// Submit queues ops to be written atomically, in submission order, as
+	// one record of the log. It blocks only when the commit queue is full.
+	Submit(ops []store.Op) *store.Commit
+	// Scan calls fn for every key with the prefix, in key order.
+	Scan(prefix []byte, fn func(key, value []byte) error) error
+}
+
+// ConnInfo describes a client connection for the admin API and durable
+// subscriptions.
+type ConnInfo struct {
+	Protocol   string // "stomp", "mqtt", "amqp"
+	RemoteAddr string
+	ClientID   string // empty unless the client gave one
+	User       string
+}
+
+// SubSpec says what a subscription receives.
+type SubSpec struct {
+	Dest Destination // queue, topic or temporary; topic names may hold * and >
+	// Durable names a durable topic subscription, identified by the
+	// session's client id and this name; it keeps messages while offline.
+	Durable  string
+	Selector string // JMS message selector; empty matches everything
+	Prefetch int    // credit: most unacknowledged deliveries; 0 means default
+	NoLocal  bool   // skip messages sent by this session
+}
+
+// Delivery hands one message to a consumer. Msg is shared: read it, never
+// change it.
+type Delivery struct {
+	Tag uint64 // unique within the session; name it in Ack and Nack
+	Sub *Subscription
+	Msg *Message
+}
+
+// Consumer receives deliveries. Deliver must not block and must not call
+// back into the core (it runs under a queue's lock): the core never has more
+// than the subscription's prefetch unacknowledged with a consumer, so a
+// buffer of that size always has room.
+type Consumer interface {
+	Deliver(d Delivery)
+}
+
+// DestStats are a destination's counters, as the admin API shows them.
+type DestStats struct {
+	Dest         Destination
+	Size         int64 // messages held (pending and unacknowledged)
+	Enqueued     int64
+	Dequeued     int64
+	Consumers    int64
+	DeadLettered int64
+	Expired      int64
+	Dropped      int64 // slow-consumer drops (topics)
+	MemoryBytes  int64
+}
+
+// ConnStats describes one open session for the admin API.
+type ConnStats struct {
+	ID            uint64
+	Info          ConnInfo
+	Subscriptions int
+	Unacked       int
+}

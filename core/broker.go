@@ -1,0 +1,406 @@
+package core
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamq/hamq/core/selector"
+	"github.com/hamq/hamq/core/store"
+)
+
+// Broker is the destination core: the registry of destinations and
+// subscriptions, and the operations that change them.
+type Broker struct {
+	cfg Config
+	st  Store
+	log *slog.Logger
+	id  string // tags message ids and temporary names of this run
+
+	msgSeq, tagSeq, sessionSeq, tempSeq atomic.Uint64
+
+	mu        sync.RWMutex
+	dests     map[Destination]*destination
+	topicSubs map[*topicSub]struct{}
+	durables  map[durableID]*topicSub
+	sessions  map[uint64]*Session
+	clientIDs map[string]*Session
+	closed    bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type durableID struct{ clientID, name string }
+
+// topicSub is one subscription to a topic pattern: the queue of messages it
+// has yet to consume. Durable ones outlive their consumer.
+type topicSub struct {
+	pattern  string
+	selector string
+	sel      *selector.Selector
+	noLocal  bool
+	owner    uint64 // session of a non-durable subscription
+	durable  *durableID
+	q        *msgQueue
+	active   *Subscription // the consumer of a durable subscription, if any
+}
+
+// NewBroker loads the persistent state from st and starts the expiry sweep.
+func NewBroker(cfg Config, st Store, log *slog.Logger) (*Broker, error) {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	b := &Broker{
+		cfg:       cfg,
+		st:        st,
+		log:       log.With("component", "core"),
+		id:        hex.EncodeToString(rnd[:]),
+		dests:     map[Destination]*destination{},
+		topicSubs: map[*topicSub]struct{}{},
+		durables:  map[durableID]*topicSub{},
+		sessions:  map[uint64]*Session{},
+		clientIDs: map[string]*Session{},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if err := b.load(); err != nil {
+		return nil, err
+	}
+	go b.sweep()
+	return b, nil
+}
+
+// Close stops the broker's own work. Front-ends close their sessions first;
+// the store belongs to the caller and stays open.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.closed = true
+	b.mu.Unlock()
+	close(b.stop)
+	<-b.done
+	return nil
+}
+
+// destination finds d, creating a queue or topic (never a temporary one)
+// when create is set.
+func (b *Broker) destination(d Destination, create bool) (*destination, error) {
+	b.mu.RLock()
+	dd := b.dests[d]
+	b.mu.RUnlock()
+	if dd != nil {
+		return dd, nil
+	}
+	if !create || d.Kind == TempQueue || d.Kind == TempTopic {
+		return nil, fmt.Errorf("%w: %s", ErrNoSuchDestination, d)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.destinationLocked(d), nil
+}
+
+func (b *Broker) destinationLocked(d Destination) *destination {
+	if dd := b.dests[d]; dd != nil {
+		return dd
+	}
+	dd := &destination{dest: d, limit: b.cfg.MemoryLimit}
+	switch d.Kind {
+	case Queue:
+		dd.queue = newMsgQueue("q:"+d.Name, 0)
+	case TempQueue:
+		dd.queue = newMsgQueue("", 0)
+	}
+	b.dests[d] = dd
+	return dd
+}
+
+func (b *Broker) newMessageID() string {
+	return fmt.Sprintf("ID:hamq-%s-%d", b.id, b.msgSeq.Add(1))
+}
+
+func (b *Broker) deadLetterQueue(d Destination) Destination {
+	if b.cfg.SharedDeadLetterQueue != "" {
+		return Destination{Kind: Queue, Name: b.cfg.SharedDeadLetterQueue}
+	}
+	return Destination{Kind: Queue, Name: b.cfg.DeadLetterPrefix + d.Name}
+}
+
+// routed is a message on its way: where it was sent and the queues that take
+// a copy.
+type routed struct {
+	m       *Message
+	d       *destination
+	targets []*msgQueue
+}
+
+// route finds the queues a message goes to.
+func (b *Broker) route(from *Session, m *Message) (routed, error) {
+	if !validName(m.Dest, false) {
+		return routed{}, fmt.Errorf("%w: %q", ErrInvalidDestination, m.Dest.Name)
+	}
+	d, err := b.destination(m.Dest, true)
+	if err != nil {
+		return routed{}, err
+	}
+	r := routed{m: m, d: d}
+	if d.queue != nil {
+		r.targets = []*msgQueue{d.queue}
+		return r, nil
+	}
+	get := resolver(m)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for ts := range b.topicSubs {
+		if !topicMatches(ts.pattern, m.Dest.Name) ||
+			(ts.noLocal && from != nil && ts.owner == from.id) ||
+			(ts.sel != nil && !ts.sel.Matches(get)) {
+			continue
+		}
+		if ts.noLocal && ts.durable != nil && from != nil && ts.active != nil && ts.active.session == from {
+			continue
+		}
+		r.targets = append(r.targets, ts.q)
+	}
+	return r, nil
+}
+
+// commit applies sends and acknowledgements atomically: in memory under the
+// locks of every queue involved, in the store as one record. It returns the
+// store commit to wait on, or nil when nothing needed storing.
+func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (*store.Commit, error) {
+	for _, r := range sends {
+		if err := r.d.waitSpace(ctx, b.cfg.SendTimeout); err != nil {
+			return nil, fmt.Errorf("send to %s: %w", r.d.dest, err)
+		}
+	}
+	var queues []*msgQueue
+	for _, r := range sends {
+		queues = append(queues, r.targets...)
+	}
+	for _, a := range acks {
+		queues = append(queues, a.q)
+	}
+	slices.SortFunc(queues, func(x, y *msgQueue) int { return cmp.Compare(x.id, y.id) })
+	queues = slices.Compact(queues)
+	for _, q := range queues {
+		q.mu.Lock()
+	}
+	defer func() {
+		for _, q := range queues {
+			q.dispatch()
+			q.mu.Unlock()
+		}
+	}()
+
+	var ops []store.Op
+	counted := map[*destination]bool{}
+	for _, r := range sends {
+		r.d.enqueued.Add(1)
+		for _, q := range r.targets {
+			if op := q.add(r.m, r.d); op.Key != nil {
+				ops = append(ops, op)
+				counted[r.d] = true
+			}
+		}
+	}
+	for _, a := range acks {
+		a.q.inflight--
+		if !a.creditReturned {
+			a.sub.credit++
+		}
+		a.e.dest.hold(-a.e.size)
+		a.e.dest.dequeued.Add(1)
+		if a.e.stored {
+			ops = append(ops, store.Op{Key: messageKey(a.q.storeName, a.e.seq), Delete: true})
+			counted[a.e.dest] = true
+		}
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	for d := range counted {
+		ops = append(ops, store.Op{Key: counterKey(d.dest), Value: encodeCounters(d.counters())})
+	}
+	return b.st.Submit(ops), nil
+}
+
+// redeliver puts back a delivery that was not acknowledged. A nack counts
+// towards the redelivery limit and waits out the back-off; a consumer that
+// went away does neither.
+func (b *Broker) redeliver(a *inflight, nack bool) {
+	q := a.q
+	q.mu.Lock()
+	q.inflight--
+	if !a.creditReturned {
+		a.sub.credit++
+	}
+	m := *a.e.msg
+	m.DeliveryCount++
+	a.e.msg = &m
+	if q.storeName == "" && a.sub.topic != nil && a.sub.topic.durable == nil && !nack {
+		// A non-durable subscriber left: nobody else will read its copy.
+		a.e.dest.hold(-a.e.size)
+		q.mu.Unlock()
+		return
+	}
+	if nack && b.cfg.MaxRedeliveries >= 0 && int(m.DeliveryCount) > b.cfg.MaxRedeliveries {
+		q.mu.Unlock()
+		a.e.dest.deadLettered.Add(1)
+		b.deadLetter(q, []*entry{a.e}, fmt.Sprintf("delivery count %d exceeds the maximum of %d redeliveries", m.DeliveryCount, b.cfg.MaxRedeliveries))
+		return
+	}
+	if nack {
+		a.e.notBefore = time.Now().Add(b.redeliveryDelay(m.DeliveryCount))
+		if a.e.stored {
+			// Keep the count so a restart does not reset the limit.
+			b.st.Submit([]store.Op{{Key: messageKey(q.storeName, a.e.seq), Value: encodeMessage(&m)}})
+		}
+	}
+	q.requeue(a.e)
+	q.dispatch()
+	q.mu.Unlock()
+}
+
+func (b *Broker) redeliveryDelay(count uint32) time.Duration {
+	d := float64(b.cfg.RedeliveryDelay)
+	for i := uint32(1); i < count && d < float64(b.cfg.MaxRedeliveryDelay); i++ {
+		d *= b.cfg.RedeliveryBackoff
+	}
+	return min(time.Duration(d), b.cfg.MaxRedeliveryDelay)
+}
+
+// deadLetter moves entries already taken out of from to the dead-letter
+// queue, or drops them when from is itself that queue. The caller has
+// counted them and holds no queue lock.
+func (b *Broker) deadLetter(from *msgQueue, entries []*entry, cause string) {
+	var ops []store.Op
+	counted := map[*destination]bool{}
+	for _, e := range entries {
+		if e.stored {
+			ops = append(ops, store.Op{Key: messageKey(from.storeName, e.seq), Delete: true})
+			counted[e.dest] = true
+		}
+	}
+	byDLQ := map[*destination][]*entry{}
+	for _, e := range entries {
+		e.dest.hold(-e.size)
+		if e.dest.dest.Kind == TempQueue || e.dest.dest.Kind == TempTopic {
+			continue
+		}
+		dlq, _ := b.destination(b.deadLetterQueue(e.dest.dest), true)
+		if dlq.queue == from {
+			b.log.Warn("dropping a message that failed in its dead-letter queue", "queue", dlq.dest.Name, "id", e.msg.ID, "cause", cause)
+			continue
+		}
+		byDLQ[dlq] = append(byDLQ[dlq], e)
+	}
+	var locked []*msgQueue
+	for dlq, es := range byDLQ {
+		dlq.queue.mu.Lock()
+		locked = append(locked, dlq.queue)
+		for _, e := range es {
+			m := *e.msg
+			m.Properties = make(map[string]any, len(e.msg.Properties)+2)
+			for k, v := range e.msg.Properties {
+				m.Properties[k] = v
+			}
+			m.Properties["dlqDeliveryFailureCause"] = cause
+			m.Properties["originalDestination"] = e.dest.dest.String()
+			m.Expiration = 0
+			m.Dest = dlq.dest
+			dlq.enqueued.Add(1)
+			if op := dlq.queue.add(&m, dlq); op.Key != nil {
+				ops = append(ops, op)
+				counted[dlq] = true
+			}
+		}
+	}
+	for d := range counted {
+		ops = append(ops, store.Op{Key: counterKey(d.dest), Value: encodeCounters(d.counters())})
+	}
+	if len(ops) > 0 {
+		b.st.Submit(ops)
+	}
+	for _, q := range locked {
+		q.dispatch()
+		q.mu.Unlock()
+	}
+}
+
+// expire takes expired messages out of q: to the dead-letter queue or gone.
+func (b *Broker) expire(q *msgQueue, entries []*entry) {
+	for _, e := range entries {
+		e.dest.expired.Add(1)
+	}
+	if b.cfg.ExpiredToDLQ {
+		b.deadLetter(q, entries, "message expired")
+		return
+	}
+	var ops []store.Op
+	counted := map[*destination]bool{}
+	for _, e := range entries {
+		e.dest.hold(-e.size)
+		if e.stored {
+			ops = append(ops, store.Op{Key: messageKey(q.storeName, e.seq), Delete: true})
+			counted[e.dest] = true
+		}
+	}
+	for d := range counted {
+		ops = append(ops, store.Op{Key: counterKey(d.dest), Value: encodeCounters(d.counters())})
+	}
+	if len(ops) > 0 {
+		b.st.Submit(ops)
+	}
+}
+
+// sweep takes expired messages out of every queue, so that they leave even
+// when nobody consumes.
+func (b *Broker) sweep() {
+	defer close(b.done)
+	t := time.NewTicker(b.cfg.ExpirySweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now().UnixMilli()
+		for _, q := range b.allQueues() {
+			q.mu.Lock()
+			ex := q.takeExpired(now)
+			q.mu.Unlock()
+			if len(ex) > 0 {
+				b.expire(q, ex)
+			}
+		}
+	}
+}
+
+func (b *Broker) allQueues() []*msgQueue {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var qs []*msgQueue
+	for _, d := range b.dests {
+		if d.queue != nil {
+			qs = append(qs, d.queue)
+		}
+	}
+	for ts := range b.topicSubs {
+		qs = append(qs, ts.q)
+	}
+	return qs
+}
+
+var errHasConsumers = errors.New("destination has active consumers")

@@ -1,0 +1,51 @@
+package core
+
+import "time"
+
+// Config holds the core's policies. Start from DefaultConfig and change what
+// differs.
+type Config struct {
+	// MaxRedeliveries is how many times a nacked message is delivered again
+	// before it goes to the dead-letter queue; -1 means forever.
+	MaxRedeliveries int
+	// RedeliveryDelay is the wait before the first redelivery; each further
+	// one waits RedeliveryBackoff times longer, up to MaxRedeliveryDelay.
+	RedeliveryDelay    time.Duration
+	RedeliveryBackoff  float64
+	MaxRedeliveryDelay time.Duration
+	// DeadLetterPrefix names a queue's dead-letter queue (prefix + queue
+	// name); SharedDeadLetterQueue, when set, is used for every destination.
+	DeadLetterPrefix      string
+	SharedDeadLetterQueue string
+	// ExpiredToDLQ sends expired messages to the dead-letter queue rather
+	// than dropping them.
+	ExpiredToDLQ bool
+	// MemoryLimit bounds the bytes of messages one destination holds;
+	// producers wait at the limit, for at most SendTimeout.
+	MemoryLimit int64
+	SendTimeout time.Duration
+	// TopicPendingLimit bounds the messages waiting for one non-durable
+	// topic subscriber; beyond it the oldest are dropped and counted.
+	TopicPendingLimit int
+	// DefaultPrefetch is the credit of a subscription that asks for none.
+	DefaultPrefetch int
+	// ExpirySweep is how often stored messages are checked for expiry.
+	ExpirySweep time.Duration
+}
+
+// DefaultConfig is what conf/hamq.yaml documents.
+func DefaultConfig() Config {
+	return Config{
+		MaxRedeliveries:    6,
+		RedeliveryDelay:    time.Second,
+		RedeliveryBackoff:  2,
+		MaxRedeliveryDelay: time.Minute,
+		DeadLetterPrefix:   "DLQ.",
+		ExpiredToDLQ:       true,
+		MemoryLimit:        64 << 20,
+		SendTimeout:        30 * time.Second,
+		TopicPendingLimit:  1000,
+		DefaultPrefetch:    1000,
+		ExpirySweep:        time.Second,
+	}
+}

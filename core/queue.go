@@ -1,0 +1,274 @@
+package core
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamq/hamq/core/store"
+)
+
+// entry is one message held by a msgQueue.
+type entry struct {
+	msg       *Message
+	dest      *destination // where the message was sent: counters and memory
+	seq       uint64
+	size      int64
+	stored    bool      // a persistent message in a persistent queue: its key is in the store
+	notBefore time.Time // redelivery back-off: not dispatched before this
+}
+
+// priorityList keeps entries of one priority in sequence order. Removal from
+// the middle (a selector skipping past messages) leaves a hole that a later
+// push or insert compacts away; remove never moves items, so a caller may
+// remove while iterating.
+type priorityList struct {
+	items []*entry
+	head  int
+	holes int
+}
+
+func (l *priorityList) push(e *entry) {
+	if l.head+l.holes > 64 && l.head+l.holes > len(l.items)/2 {
+		l.compact()
+	}
+	l.items = append(l.items, e)
+}
+
+// insert puts back an entry in sequence order (a redelivery).
+func (l *priorityList) insert(e *entry) {
+	l.compact()
+	i, _ := slices.BinarySearchFunc(l.items, e.seq, func(x *entry, seq uint64) int {
+		switch {
+		case x.seq < seq:
+			return -1
+		case x.seq > seq:
+			return 1
+		}
+		return 0
+	})
+	l.items = slices.Insert(l.items, i, e)
+}
+
+func (l *priorityList) remove(i int) {
+	l.items[i] = nil
+	l.holes++
+	for l.head < len(l.items) && l.items[l.head] == nil {
+		l.head++
+		l.holes--
+	}
+	if l.head == len(l.items) {
+		l.items, l.head, l.holes = l.items[:0], 0, 0
+	}
+}
+
+func (l *priorityList) compact() {
+	if l.head == 0 && l.holes == 0 {
+		return
+	}
+	out := l.items[:0]
+	for _, e := range l.items[l.head:] {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	clear(l.items[len(out):])
+	l.items, l.head, l.holes = out, 0, 0
+}
+
+func (l *priorityList) len() int { return len(l.items) - l.head - l.holes }
+
+// msgQueue holds messages for competing consumers. It serves a queue, a
+// durable topic subscription, or a non-durable topic subscription (which
+// keeps nothing in the store and drops its oldest message past a limit).
+type msgQueue struct {
+	id        uint64 // orders locking when one operation spans queues
+	storeName string // key of its messages in the store; "" for memory-only queues
+	limit     int    // pending limit (non-durable topic subscriptions); 0 none
+
+	mu        sync.Mutex
+	pending   [10]priorityList
+	npending  int
+	inflight  int
+	consumers []*Subscription
+	next      int // round-robin position in consumers
+	nextSeq   uint64
+	timer     *time.Timer // wakes dispatch when a back-off ends
+	timerAt   time.Time
+	deleted   bool
+}
+
+var queueIDs atomic.Uint64
+
+func newMsgQueue(storeName string, limit int) *msgQueue {
+	return &msgQueue{id: queueIDs.Add(1), storeName: storeName, limit: limit, nextSeq: 1}
+}
+
+// add takes a message sent to d into the queue; q.mu is held. It returns the
+// store op when the message must be kept, else a zero Op.
+func (q *msgQueue) add(m *Message, d *destination) store.Op {
+	e := &entry{msg: m, dest: d, seq: q.nextSeq, size: m.size()}
+	q.nextSeq++
+	q.push(e)
+	d.hold(e.size)
+	if q.limit > 0 && q.npending > q.limit {
+		q.dropOldest()
+	}
+	if m.Persistent && q.storeName != "" {
+		e.stored = true
+		return store.Op{Key: messageKey(q.storeName, e.seq), Value: encodeMessage(m)}
+	}
+	return store.Op{}
+}
+
+func (q *msgQueue) push(e *entry) {
+	q.pending[min(int(e.msg.Priority), 9)].push(e)
+	q.npending++
+}
+
+// requeue puts back an entry that was delivered, keeping sequence order.
+func (q *msgQueue) requeue(e *entry) {
+	q.pending[min(int(e.msg.Priority), 9)].insert(e)
+	q.npending++
+}
+
+func (q *msgQueue) dropOldest() {
+	for p := range q.pending {
+		l := &q.pending[p]
+		if l.len() == 0 {
+			continue
+		}
+		e := l.items[l.head]
+		l.remove(l.head)
+		q.npending--
+		e.dest.hold(-e.size)
+		e.dest.dropped.Add(1)
+		return
+	}
+}
+
+// dispatch hands pending messages to consumers with credit; q.mu is held.
+func (q *msgQueue) dispatch() {
+	if len(q.consumers) == 0 || q.npending == 0 || q.deleted {
+		return
+	}
+	now := time.Now()
+	nowMillis := now.UnixMilli()
+	var wake time.Time
+	for p := 9; p >= 0; p-- {
+		l := &q.pending[p]
+		for i := l.head; i < len(l.items); i++ {
+			e := l.items[i]
+			if e == nil {
+				continue
+			}
+			if e.msg.Expired(nowMillis) {
+				// Never delivered; the expiry sweep takes it out, since
+				// moving it to a dead-letter queue needs locks this caller
+				// may not take.
+				continue
+			}
+			if e.notBefore.After(now) {
+				if wake.IsZero() || e.notBefore.Before(wake) {
+					wake = e.notBefore
+				}
+				continue
+			}
+			sub, open := q.pickConsumer(e.msg)
+			if !open {
+				p = -1
+				break
+			}
+			if sub == nil {
+				continue
+			}
+			l.remove(i)
+			q.npending--
+			q.inflight++
+			sub.credit--
+			sub.session.deliver(sub, q, e)
+		}
+	}
+	if !wake.IsZero() {
+		q.wakeAt(wake)
+	}
+}
+
+// pickConsumer finds the next consumer, round-robin, with credit that accepts
+// m. open is false when no consumer has credit at all.
+func (q *msgQueue) pickConsumer(m *Message) (sub *Subscription, open bool) {
+	n := len(q.consumers)
+	for i := range n {
+		s := q.consumers[(q.next+i)%n]
+		if s.credit <= 0 {
+			continue
+		}
+		open = true
+		if s.accepts(m) {
+			q.next = (q.next + i + 1) % n
+			return s, true
+		}
+	}
+	return nil, open
+}
+
+func (q *msgQueue) wakeAt(t time.Time) {
+	if q.timer != nil && !q.timerAt.After(t) && q.timerAt.After(time.Now()) {
+		return
+	}
+	if q.timer != nil {
+		q.timer.Stop()
+	}
+	q.timerAt = t
+	q.timer = time.AfterFunc(time.Until(t), func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.dispatch()
+	})
+}
+
+func (q *msgQueue) size() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return int64(q.npending + q.inflight)
+}
+
+// takeAll removes every pending message (purge, delete); q.mu is held.
+func (q *msgQueue) takeAll() []*entry {
+	var out []*entry
+	for p := range q.pending {
+		l := &q.pending[p]
+		for _, e := range l.items[l.head:] {
+			if e != nil {
+				out = append(out, e)
+			}
+		}
+		q.pending[p] = priorityList{}
+	}
+	q.npending = 0
+	return out
+}
+
+// takeExpired removes pending messages past their expiration; q.mu is held.
+func (q *msgQueue) takeExpired(nowMillis int64) []*entry {
+	var out []*entry
+	for p := range q.pending {
+		l := &q.pending[p]
+		for i := l.head; i < len(l.items); i++ {
+			if e := l.items[i]; e != nil && e.msg.Expired(nowMillis) {
+				l.remove(i)
+				q.npending--
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+func (q *msgQueue) removeConsumer(s *Subscription) {
+	q.consumers = slices.DeleteFunc(q.consumers, func(x *Subscription) bool { return x == s })
+	if q.next >= len(q.consumers) {
+		q.next = 0
+	}
+}

@@ -1,0 +1,505 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hamq/hamq/core/selector"
+	"github.com/hamq/hamq/core/store"
+)
+
+// Session is one client connection's view of the core. Its methods are safe
+// for concurrent use.
+type Session struct {
+	b    *Broker
+	id   uint64
+	info ConnInfo
+
+	mu      sync.Mutex
+	subs    map[*Subscription]struct{}
+	unacked map[uint64]*inflight
+	txs     map[string]*transaction
+	temps   []*destination
+	closed  bool
+}
+
+// inflight is a delivery awaiting its acknowledgement.
+type inflight struct {
+	tag            uint64
+	sub            *Subscription
+	q              *msgQueue
+	e              *entry
+	creditReturned bool // acknowledged inside a transaction not yet committed
+}
+
+type transaction struct {
+	sends []routed
+	acks  []*inflight
+	nacks []*inflight
+}
+
+// Subscription is a consumer attached to a queue or a topic subscription.
+type Subscription struct {
+	session  *Session
+	spec     SubSpec
+	consumer Consumer
+	sel      *selector.Selector // queues: filters at dispatch
+	q        *msgQueue
+	topic    *topicSub
+	credit   int      // guarded by q.mu
+	order    []uint64 // unacknowledged tags in delivery order; guarded by session.mu
+}
+
+// Spec is what the subscription was asked to receive.
+func (sub *Subscription) Spec() SubSpec { return sub.spec }
+
+func (sub *Subscription) accepts(m *Message) bool {
+	return sub.sel == nil || sub.sel.Matches(resolver(m))
+}
+
+// Connect opens a session. A client id, when given, must be unique among
+// connected sessions, as durable subscriptions hang off it.
+func (b *Broker) Connect(info ConnInfo) (*Session, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	if info.ClientID != "" && b.clientIDs[info.ClientID] != nil {
+		return nil, fmt.Errorf("%w: %q", ErrClientIDInUse, info.ClientID)
+	}
+	s := &Session{
+		b: b, id: b.sessionSeq.Add(1), info: info,
+		subs: map[*Subscription]struct{}{}, unacked: map[uint64]*inflight{}, txs: map[string]*transaction{},
+	}
+	b.sessions[s.id] = s
+	if info.ClientID != "" {
+		b.clientIDs[info.ClientID] = s
+	}
+	return s, nil
+}
+
+// ID identifies the session within this broker run.
+func (s *Session) ID() uint64 { return s.id }
+
+// Close ends the session: open transactions abort, subscriptions end with
+// their unacknowledged messages redelivered, temporary destinations go.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	txs := s.txs
+	s.txs = map[string]*transaction{}
+	subs := make([]*Subscription, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	temps := s.temps
+	s.mu.Unlock()
+
+	for _, t := range txs {
+		s.abort(t)
+	}
+	for _, sub := range subs {
+		s.unsubscribe(sub)
+	}
+	for _, d := range temps {
+		s.b.removeDestination(d)
+	}
+	s.b.mu.Lock()
+	delete(s.b.sessions, s.id)
+	if s.info.ClientID != "" && s.b.clientIDs[s.info.ClientID] == s {
+		delete(s.b.clientIDs, s.info.ClientID)
+	}
+	s.b.mu.Unlock()
+	return nil
+}
+
+// Send routes m to its destination, within transaction tx when tx is not
+// empty. Outside a transaction it returns once a persistent message is
+// durable per the store's policy.
+func (s *Session) Send(ctx context.Context, tx string, m *Message) error {
+	if m.ID == "" {
+		m.ID = s.b.newMessageID()
+	}
+	if m.Timestamp == 0 {
+		m.Timestamp = time.Now().UnixMilli()
+	}
+	m.Priority = min(m.Priority, 9)
+	r, err := s.b.route(s, m)
+	if err != nil {
+		return err
+	}
+	if tx != "" {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.txs[tx]
+		if t == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
+		}
+		t.sends = append(t.sends, r)
+		return nil
+	}
+	c, err := s.b.commit(ctx, []routed{r}, nil)
+	if err != nil || c == nil {
+		return err
+	}
+	return c.Wait(ctx)
+}
+
+// Subscribe attaches c to what spec names.
+func (s *Session) Subscribe(spec SubSpec, c Consumer) (*Subscription, error) {
+	if !validName(spec.Dest, true) {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidDestination, spec.Dest.Name)
+	}
+	if spec.Prefetch <= 0 {
+		spec.Prefetch = s.b.cfg.DefaultPrefetch
+	}
+	var sel *selector.Selector
+	if spec.Selector != "" {
+		var err error
+		if sel, err = selector.Parse(spec.Selector); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidSelector, err)
+		}
+	}
+	sub := &Subscription{session: s, spec: spec, consumer: c, credit: spec.Prefetch}
+	var err error
+	if spec.Dest.Kind.IsTopic() {
+		err = s.b.attachTopic(s, sub, sel)
+	} else {
+		err = s.b.attachQueue(s, sub, sel)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.subs[sub] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closed {
+		s.unsubscribe(sub)
+		return nil, ErrClosed
+	}
+	sub.q.mu.Lock()
+	sub.q.dispatch()
+	sub.q.mu.Unlock()
+	return sub, nil
+}
+
+func (b *Broker) attachQueue(s *Session, sub *Subscription, sel *selector.Selector) error {
+	if strings.ContainsAny(sub.spec.Dest.Name, "*>") {
+		return fmt.Errorf("%w: wildcards are for topics: %q", ErrInvalidDestination, sub.spec.Dest.Name)
+	}
+	if sub.spec.Durable != "" {
+		return ErrDurableNeedsTopic
+	}
+	d, err := b.destination(sub.spec.Dest, true)
+	if err != nil {
+		return err
+	}
+	if d.owner != nil && d.owner != s {
+		return ErrTempNotOwned
+	}
+	sub.sel, sub.q = sel, d.queue
+	d.queue.mu.Lock()
+	defer d.queue.mu.Unlock()
+	if d.queue.deleted {
+		return fmt.Errorf("%w: %s", ErrNoSuchDestination, d.dest)
+	}
+	d.queue.consumers = append(d.queue.consumers, sub)
+	return nil
+}
+
+func (b *Broker) attachTopic(s *Session, sub *Subscription, sel *selector.Selector) error {
+	spec := sub.spec
+	if spec.Dest.Kind == TempTopic {
+		d, err := b.destination(spec.Dest, false)
+		if err != nil {
+			return err
+		}
+		if d.owner != s {
+			return ErrTempNotOwned
+		}
+	}
+	if spec.Durable == "" {
+		ts := &topicSub{pattern: spec.Dest.Name, selector: spec.Selector, sel: sel, noLocal: spec.NoLocal, owner: s.id,
+			q: newMsgQueue("", b.cfg.TopicPendingLimit)}
+		ts.q.consumers = []*Subscription{sub}
+		sub.q, sub.topic = ts.q, ts
+		b.mu.Lock()
+		b.topicSubs[ts] = struct{}{}
+		b.mu.Unlock()
+		return nil
+	}
+	if s.info.ClientID == "" {
+		return ErrDurableNeedsID
+	}
+	id := durableID{s.info.ClientID, spec.Durable}
+	b.mu.Lock()
+	ts := b.durables[id]
+	if ts != nil && ts.active != nil {
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %s/%s", ErrDurableInUse, id.clientID, id.name)
+	}
+	if ts != nil && (ts.pattern != spec.Dest.Name || ts.selector != spec.Selector || ts.noLocal != spec.NoLocal) {
+		// As in JMS: subscribing under the same name to something else
+		// replaces the subscription and what it held.
+		b.mu.Unlock()
+		if err := b.DeleteDurable(context.Background(), id.clientID, id.name); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		ts = b.durables[id]
+	}
+	if ts == nil {
+		ts = b.newDurable(id, spec.Dest.Name, spec.Selector, sel, spec.NoLocal)
+		rec := durableRecord{topic: spec.Dest.Name, selector: spec.Selector, noLocal: spec.NoLocal}
+		c := b.st.Submit([]store.Op{{Key: durableKey(id.clientID, id.name), Value: encodeDurable(rec)}})
+		b.mu.Unlock()
+		if err := c.Wait(context.Background()); err != nil {
+			return fmt.Errorf("store durable subscription %s/%s: %w", id.clientID, id.name, err)
+		}
+		b.mu.Lock()
+	}
+	ts.active = sub
+	b.mu.Unlock()
+	ts.q.mu.Lock()
+	ts.q.consumers = []*Subscription{sub}
+	ts.q.mu.Unlock()
+	sub.q, sub.topic = ts.q, ts
+	return nil
+}
+
+// newDurable registers a durable subscription; b.mu is held.
+func (b *Broker) newDurable(id durableID, pattern, selText string, sel *selector.Selector, noLocal bool) *topicSub {
+	ts := &topicSub{pattern: pattern, selector: selText, sel: sel, noLocal: noLocal, durable: &id,
+		q: newMsgQueue("d:"+string(appendName(nil, id.clientID))+id.name, 0)}
+	b.durables[id] = ts
+	b.topicSubs[ts] = struct{}{}
+	return ts
+}
+
+// Unsubscribe ends a subscription; its unacknowledged messages are
+// redelivered. A durable subscription keeps its messages for later.
+func (s *Session) Unsubscribe(sub *Subscription) error {
+	s.mu.Lock()
+	_, ok := s.subs[sub]
+	s.mu.Unlock()
+	if !ok {
+		return ErrSubscriptionClosed
+	}
+	s.unsubscribe(sub)
+	return nil
+}
+
+func (s *Session) unsubscribe(sub *Subscription) {
+	q := sub.q
+	q.mu.Lock()
+	q.removeConsumer(sub)
+	q.mu.Unlock()
+
+	s.mu.Lock()
+	delete(s.subs, sub)
+	var back []*inflight
+	for _, tag := range sub.order {
+		if a := s.unacked[tag]; a != nil {
+			back = append(back, a)
+			delete(s.unacked, tag)
+		}
+	}
+	sub.order = nil
+	s.mu.Unlock()
+	for _, a := range back {
+		s.b.redeliver(a, false)
+	}
+
+	if ts := sub.topic; ts != nil {
+		s.b.mu.Lock()
+		if ts.durable == nil {
+			delete(s.b.topicSubs, ts)
+		} else if ts.active == sub {
+			ts.active = nil
+		}
+		s.b.mu.Unlock()
+		if ts.durable == nil {
+			q.mu.Lock()
+			for _, e := range q.takeAll() {
+				e.dest.hold(-e.size)
+			}
+			q.mu.Unlock()
+		}
+	}
+}
+
+// deliver records and hands over one message; q.mu is held.
+func (s *Session) deliver(sub *Subscription, q *msgQueue, e *entry) {
+	a := &inflight{tag: s.b.tagSeq.Add(1), sub: sub, q: q, e: e}
+	s.mu.Lock()
+	s.unacked[a.tag] = a
+	sub.order = append(sub.order, a.tag)
+	s.mu.Unlock()
+	sub.consumer.Deliver(Delivery{Tag: a.tag, Sub: sub, Msg: e.msg})
+}
+
+// take removes the deliveries an ack or nack names: tag alone, or with
+// cumulative every earlier one of the same subscription. s.mu is held.
+func (s *Session) take(tag uint64, cumulative bool) ([]*inflight, error) {
+	a := s.unacked[tag]
+	if a == nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownDelivery, tag)
+	}
+	sub := a.sub
+	i := slices.Index(sub.order, tag)
+	from := i
+	if cumulative {
+		from = 0
+	}
+	var out []*inflight
+	for _, t := range sub.order[from : i+1] {
+		out = append(out, s.unacked[t])
+		delete(s.unacked, t)
+	}
+	sub.order = slices.Delete(sub.order, from, i+1)
+	return out, nil
+}
+
+// Ack acknowledges a delivery (with cumulative, every earlier one of its
+// subscription too), within transaction tx when tx is not empty. With sync
+// it returns once the acknowledgement is durable.
+func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative, sync bool) error {
+	s.mu.Lock()
+	var t *transaction
+	if tx != "" {
+		if t = s.txs[tx]; t == nil {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
+		}
+	}
+	acks, err := s.take(tag, cumulative)
+	if err == nil && t != nil {
+		t.acks = append(t.acks, acks...)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		// The consumer gets its credit back now, or it could never ack
+		// more than its prefetch in one transaction.
+		for _, a := range acks {
+			a.q.mu.Lock()
+			a.creditReturned = true
+			a.sub.credit++
+			a.q.dispatch()
+			a.q.mu.Unlock()
+		}
+		return nil
+	}
+	c, err := s.b.commit(ctx, nil, acks)
+	if err != nil || c == nil || !sync {
+		return err
+	}
+	return c.Wait(ctx)
+}
+
+// Nack refuses a delivery (with cumulative, every earlier one of its
+// subscription too): it is redelivered after the back-off, or dead-lettered
+// past the redelivery limit. Within transaction tx that happens on commit.
+func (s *Session) Nack(tx string, tag uint64, cumulative bool) error {
+	s.mu.Lock()
+	var t *transaction
+	if tx != "" {
+		if t = s.txs[tx]; t == nil {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
+		}
+	}
+	nacks, err := s.take(tag, cumulative)
+	if err == nil && t != nil {
+		t.nacks = append(t.nacks, nacks...)
+		nacks = nil
+	}
+	s.mu.Unlock()
+	for _, a := range nacks {
+		s.b.redeliver(a, true)
+	}
+	return err
+}
+
+// Begin starts transaction tx.
+func (s *Session) Begin(tx string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.txs[tx] != nil {
+		return fmt.Errorf("%w: %q", ErrTransactionExists, tx)
+	}
+	s.txs[tx] = &transaction{}
+	return nil
+}
+
+func (s *Session) endTx(tx string) (*transaction, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.txs[tx]
+	if t == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
+	}
+	delete(s.txs, tx)
+	return t, nil
+}
+
+// Commit applies the transaction's sends and acks atomically and returns
+// once they are durable.
+func (s *Session) Commit(ctx context.Context, tx string) error {
+	t, err := s.endTx(tx)
+	if err != nil {
+		return err
+	}
+	for _, a := range t.nacks {
+		s.b.redeliver(a, true)
+	}
+	c, err := s.b.commit(ctx, t.sends, t.acks)
+	if err != nil || c == nil {
+		return err
+	}
+	return c.Wait(ctx)
+}
+
+// Abort drops the transaction's sends and redelivers what it acknowledged.
+func (s *Session) Abort(tx string) error {
+	t, err := s.endTx(tx)
+	if err != nil {
+		return err
+	}
+	s.abort(t)
+	return nil
+}
+
+func (s *Session) abort(t *transaction) {
+	for _, a := range append(t.acks, t.nacks...) {
+		s.b.redeliver(a, false)
+	}
+}
+
+// CreateTemp makes a temporary queue or topic that lives as long as s and
+// that only s may consume.
+func (s *Session) CreateTemp(kind Kind) Destination {
+	d := Destination{Kind: kind, Name: fmt.Sprintf("ID:hamq-%s-%d-%d", s.b.id, s.id, s.b.tempSeq.Add(1))}
+	s.b.mu.Lock()
+	dd := s.b.destinationLocked(d)
+	dd.owner = s
+	s.b.mu.Unlock()
+	s.mu.Lock()
+	s.temps = append(s.temps, dd)
+	s.mu.Unlock()
+	return d
+}
