@@ -1,0 +1,359 @@
+package stomp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-stomp/stomp/v3/frame"
+	"github.com/hamq/hamq/core"
+)
+
+// outItem is a frame waiting for the writer; ackTag, when set, is acked once
+// the frame is written (ack mode auto); last closes the connection after it.
+type outItem struct {
+	f      *frame.Frame
+	ackTag uint64
+	last   bool
+}
+
+// subscription is a SUBSCRIBE as this connection knows it.
+type subscription struct {
+	id      string
+	sub     *core.Subscription
+	ack     string // auto, client or client-individual
+	durable string
+}
+
+// conn is one client connection: a reader goroutine (run) that handles
+// frames in order, and a writer goroutine fed through out.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	r      *reader
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	version  string
+	sess     *core.Session
+	clientID string
+	subs     map[string]*subscription
+
+	tempMu sync.Mutex
+	temps  map[string]core.Destination // /temp-queue/NAME and /temp-topic/NAME of this connection
+
+	// Deliveries awaiting an ACK, filled by the core's dispatch and read
+	// by the reader: 1.2 acks by tag, 1.0 and 1.1 by message-id.
+	ackMu   sync.Mutex
+	byTag   map[uint64]ackRef
+	byMsgID map[string]uint64
+
+	readTimeout atomic.Int64 // nanoseconds per read; 0 none
+	draining    atomic.Bool  // the last frame is out: reads keep the deadline the writer set
+
+	outMu   sync.Mutex
+	out     []outItem
+	outWake chan struct{}
+	closing bool
+	failed  bool
+	sendHB  time.Duration
+	done    chan struct{} // writer ended
+}
+
+type ackRef struct {
+	tag   uint64
+	sub   string
+	msgID string
+}
+
+// maxQueued bounds frames waiting for a slow socket beyond deliveries (which
+// prefetch bounds): the reader waits rather than queue more receipts.
+const maxQueued = 10_000
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, version: "1.0",
+		subs: map[string]*subscription{}, temps: map[string]core.Destination{}, byTag: map[uint64]ackRef{}, byMsgID: map[string]uint64{},
+		outWake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.r = newReader(deadlineReader{c}, s.opts)
+	c.readTimeout.Store(int64(s.opts.ConnectTimeout))
+	return c
+}
+
+// deadlineReader gives every read the connection's current deadline: no
+// CONNECT in time, or no heart-beat from a client that promised them, ends
+// the connection.
+type deadlineReader struct{ c *conn }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	if t := time.Duration(d.c.readTimeout.Load()); t > 0 && !d.c.draining.Load() {
+		d.c.nc.SetReadDeadline(time.Now().Add(t))
+	} else if !d.c.draining.Load() {
+		d.c.nc.SetReadDeadline(time.Time{})
+	}
+	return d.c.nc.Read(p)
+}
+
+// finish ends the connection once the writer is done: what the client still
+// sends is read for a moment, so that closing does not reset the connection
+// before the client has read our last frame.
+func (c *conn) finish() {
+	<-c.done
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(c.nc, 4<<20))
+	c.nc.Close()
+}
+
+// refuse answers a connection that may not be served and closes it.
+func (c *conn) refuse(why string) {
+	go c.writeLoop()
+	c.fail(&limitError{why})
+	c.finish()
+}
+
+func (c *conn) run() {
+	go c.writeLoop()
+	defer func() {
+		c.cancel()
+		if c.sess != nil {
+			c.sess.Close()
+		}
+		c.enqueue(outItem{last: true})
+		c.finish()
+	}()
+	for {
+		f, err := c.r.read()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if err := c.handle(f); err != nil {
+			c.fail(err, f.Header.Get(frame.Receipt))
+			return
+		}
+		c.waitRoom()
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	if c.draining.Load() {
+		return
+	}
+	var le *limitError
+	var ne net.Error
+	switch {
+	case errors.As(err, &le):
+		c.srv.log.Info("bad frame", "remote", c.nc.RemoteAddr(), "err", err)
+		c.fail(err)
+	case errors.As(err, &ne) && ne.Timeout():
+		msg := "no CONNECT frame in time"
+		if c.sess != nil {
+			msg = "no heart-beat or frame from the client in time"
+		}
+		c.fail(&limitError{msg})
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
+	default:
+		c.srv.log.Debug("read", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+}
+
+// fail sends an ERROR frame and closes the connection after it.
+func (c *conn) fail(err error, receipt ...string) {
+	c.outMu.Lock()
+	if c.failed {
+		c.outMu.Unlock()
+		return
+	}
+	c.failed = true
+	c.outMu.Unlock()
+	c.enqueue(outItem{f: errorFrame(err, strings.Join(receipt, "")), last: true})
+}
+
+func (c *conn) enqueue(it outItem) {
+	c.outMu.Lock()
+	if !c.closing {
+		c.out = append(c.out, it)
+		c.closing = it.last
+	}
+	c.outMu.Unlock()
+	select {
+	case c.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// waitRoom holds the reader while the client does not read what it asked
+// for (receipts, mostly).
+func (c *conn) waitRoom() {
+	for {
+		c.outMu.Lock()
+		n := len(c.out)
+		c.outMu.Unlock()
+		if n < maxQueued {
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (c *conn) writeLoop() {
+	defer close(c.done)
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		c.outMu.Lock()
+		items := c.out
+		c.out = nil
+		hb := c.sendHB
+		c.outMu.Unlock()
+		if len(items) == 0 {
+			if w.Buffered() > 0 && w.Flush() != nil {
+				c.nc.Close()
+				return
+			}
+			var tick <-chan time.Time
+			if hb > 0 {
+				tick = time.After(hb)
+			}
+			select {
+			case <-c.outWake:
+			case <-tick:
+				w.WriteByte('\n')
+			}
+			continue
+		}
+		for _, it := range items {
+			if it.f != nil {
+				if err := writeFrame(w, c.version, it.f); err != nil {
+					c.nc.Close()
+					return
+				}
+			}
+			if it.ackTag != 0 {
+				c.sess.Ack(c.ctx, "", it.ackTag, false, false)
+			}
+			if it.last {
+				w.Flush()
+				c.endWrites()
+				return
+			}
+		}
+	}
+}
+
+// endWrites half-closes the connection after the last frame and bounds the
+// reader's wait for the client to go.
+func (c *conn) endWrites() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now().Add(time.Second))
+}
+
+func (c *conn) reply(f *frame.Frame) { c.enqueue(outItem{f: f}) }
+
+func (c *conn) receipt(f *frame.Frame) {
+	if r, ok := f.Header.Contains(frame.Receipt); ok {
+		c.reply(frame.New(frame.RECEIPT, frame.ReceiptId, r))
+	}
+}
+
+func (c *conn) handle(f *frame.Frame) error {
+	if c.sess == nil {
+		if f.Command != frame.CONNECT && f.Command != frame.STOMP {
+			return protocolErrorf("expected a CONNECT or STOMP frame first, got %s", f.Command)
+		}
+		return c.connect(f)
+	}
+	switch f.Command {
+	case frame.SEND:
+		return c.send(f)
+	case frame.SUBSCRIBE:
+		return c.subscribe(f)
+	case frame.UNSUBSCRIBE:
+		return c.unsubscribe(f)
+	case frame.ACK, frame.NACK:
+		return c.ack(f)
+	case frame.BEGIN, frame.COMMIT, frame.ABORT:
+		return c.transaction(f)
+	case frame.DISCONNECT:
+		c.receipt(f)
+		c.enqueue(outItem{last: true})
+		return nil
+	case frame.CONNECT, frame.STOMP:
+		return protocolErrorf("already connected")
+	}
+	return protocolErrorf("unknown command %q", f.Command)
+}
+
+var versions = []string{"1.2", "1.1", "1.0"}
+
+func (c *conn) connect(f *frame.Frame) error {
+	version := ""
+	accept, ok := f.Header.Contains(frame.AcceptVersion)
+	if !ok {
+		version = "1.0"
+	}
+	for _, v := range versions {
+		if version == "" && strings.Contains(","+strings.ReplaceAll(accept, " ", "")+",", ","+v+",") {
+			version = v
+		}
+	}
+	if version == "" {
+		return protocolErrorf("supported protocol versions are 1.0 1.1 1.2, the client accepts %q", accept)
+	}
+	var cx, cy time.Duration
+	if hb, ok := f.Header.Contains(frame.HeartBeat); ok && version != "1.0" {
+		var err error
+		if cx, cy, err = frame.ParseHeartBeat(hb); err != nil {
+			return protocolErrorf("invalid heart-beat header %q", hb)
+		}
+	}
+	sess, err := c.srv.b.Connect(core.ConnInfo{Protocol: "stomp", RemoteAddr: c.nc.RemoteAddr().String(),
+		ClientID: f.Header.Get("client-id"), User: f.Header.Get(frame.Login)})
+	if err != nil {
+		return err
+	}
+	c.sess = sess
+	c.clientID = f.Header.Get("client-id")
+	c.version = version
+	c.r.version = version
+	// The server sends heart-beats when the client wants them, and expects
+	// them when the client offers them, each at the slower of the two wishes.
+	hb := c.srv.opts.HeartBeat
+	var send, recv time.Duration
+	if cy > 0 && hb > 0 {
+		send = max(cy, hb)
+	}
+	if cx > 0 && hb > 0 {
+		recv = max(cx, hb)
+	}
+	c.outMu.Lock()
+	c.sendHB = send
+	c.outMu.Unlock()
+	c.readTimeout.Store(0)
+	if recv > 0 {
+		c.readTimeout.Store(int64(2*recv + time.Second))
+	}
+	resp := frame.New(frame.CONNECTED, frame.Version, version, frame.Server, Version,
+		frame.Session, strconv.FormatUint(sess.ID(), 10),
+		frame.HeartBeat, fmt.Sprintf("%d,%d", hb.Milliseconds(), hb.Milliseconds()))
+	if version == "1.0" {
+		resp.Header.Del(frame.Version)
+	}
+	c.reply(resp)
+	return nil
+}

@@ -1,0 +1,214 @@
+package stomp
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/go-stomp/stomp/v3/frame"
+	"github.com/hamq/hamq/core"
+)
+
+// Ack modes of SUBSCRIBE.
+const (
+	ackAuto       = "auto"
+	ackClient     = "client"
+	ackIndividual = "client-individual"
+)
+
+func (c *conn) send(f *frame.Frame) error {
+	ds, ok := f.Header.Contains(frame.Destination)
+	if !ok || ds == "" {
+		return protocolErrorf("SEND frame has no destination header")
+	}
+	dest, err := c.destination(ds)
+	if err != nil {
+		return err
+	}
+	m, err := c.message(f, dest)
+	if err != nil {
+		return err
+	}
+	if err := c.sess.Send(c.ctx, f.Header.Get(frame.Transaction), m); err != nil {
+		return fmt.Errorf("send to %s failed: %w", ds, err)
+	}
+	c.receipt(f)
+	return nil
+}
+
+func (c *conn) subscribe(f *frame.Frame) error {
+	ds, ok := f.Header.Contains(frame.Destination)
+	if !ok || ds == "" {
+		return protocolErrorf("SUBSCRIBE frame has no destination header")
+	}
+	id, ok := f.Header.Contains(frame.Id)
+	if !ok {
+		if c.version != "1.0" {
+			return protocolErrorf("SUBSCRIBE frame has no id header")
+		}
+		id = ds
+	}
+	if c.subs[id] != nil {
+		return protocolErrorf("subscription id %q is already in use on this connection", id)
+	}
+	ack := f.Header.Get(frame.Ack)
+	switch ack {
+	case "":
+		ack = ackAuto
+	case ackAuto, ackClient, ackIndividual:
+	default:
+		return protocolErrorf("invalid ack mode %q: want auto, client or client-individual", ack)
+	}
+	dest, err := c.destination(ds)
+	if err != nil {
+		return err
+	}
+	spec := core.SubSpec{Dest: dest, Selector: f.Header.Get("selector"), NoLocal: f.Header.Get("activemq.noLocal") == "true"}
+	spec.Durable = f.Header.Get("activemq.subscriptionName")
+	if spec.Durable == "" {
+		spec.Durable = f.Header.Get("durable-subscription-name")
+	}
+	if v, ok := f.Header.Contains("activemq.prefetchSize"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return protocolErrorf("invalid activemq.prefetchSize %q: want a positive number", v)
+		}
+		spec.Prefetch = n
+	}
+	s := &subscription{id: id, ack: ack, durable: spec.Durable}
+	c.subs[id] = s
+	sub, err := c.sess.Subscribe(spec, consumer{c, s})
+	if err != nil {
+		delete(c.subs, id)
+		return fmt.Errorf("subscribe to %s failed: %w", ds, err)
+	}
+	s.sub = sub
+	c.receipt(f)
+	return nil
+}
+
+func (c *conn) unsubscribe(f *frame.Frame) error {
+	id, ok := f.Header.Contains(frame.Id)
+	if !ok && c.version == "1.0" {
+		id, ok = f.Header.Contains(frame.Destination)
+	}
+	if !ok {
+		return protocolErrorf("UNSUBSCRIBE frame has no id header")
+	}
+	s := c.subs[id]
+	if s == nil {
+		return protocolErrorf("no subscription with id %q", id)
+	}
+	delete(c.subs, id)
+	if err := c.sess.Unsubscribe(s.sub); err != nil {
+		return err
+	}
+	// As in ActiveMQ: UNSUBSCRIBE naming a durable subscription removes it;
+	// without the header the subscription only goes offline.
+	if name := f.Header.Get("activemq.subscriptionName"); name != "" {
+		if err := c.srv.b.DeleteDurable(c.ctx, c.clientID, name); err != nil && !errors.Is(err, core.ErrNoSuchDestination) {
+			return err
+		}
+	}
+	c.receipt(f)
+	return nil
+}
+
+func (c *conn) ack(f *frame.Frame) error {
+	ref, err := c.ackRef(f)
+	if err != nil {
+		return err
+	}
+	s := c.subs[ref.sub]
+	cumulative := s != nil && s.ack == ackClient
+	tx := f.Header.Get(frame.Transaction)
+	if f.Command == frame.NACK {
+		err = c.sess.Nack(tx, ref.tag, cumulative)
+	} else {
+		_, receipt := f.Header.Contains(frame.Receipt)
+		err = c.sess.Ack(c.ctx, tx, ref.tag, cumulative, receipt)
+	}
+	if errors.Is(err, core.ErrUnknownDelivery) {
+		return protocolErrorf("%s of a message that is not awaiting acknowledgement on this connection", f.Command)
+	}
+	if err != nil {
+		return err
+	}
+	c.forget(ref, cumulative)
+	c.receipt(f)
+	return nil
+}
+
+// ackRef finds the delivery an ACK or NACK names: by id in 1.2, by
+// message-id (and subscription) before.
+func (c *conn) ackRef(f *frame.Frame) (ackRef, error) {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	if id, ok := f.Header.Contains(frame.Id); ok {
+		tag, err := strconv.ParseUint(id, 10, 64)
+		if ref, known := c.byTag[tag]; err == nil && known {
+			return ref, nil
+		}
+		return ackRef{}, protocolErrorf("%s of unknown message %q: not awaiting acknowledgement on this connection", f.Command, id)
+	}
+	mid, ok := f.Header.Contains(frame.MessageId)
+	if !ok {
+		return ackRef{}, protocolErrorf("%s frame has neither id nor message-id header", f.Command)
+	}
+	if tag, ok := c.byMsgID[mid]; ok {
+		return c.byTag[tag], nil
+	}
+	return ackRef{}, protocolErrorf("%s of unknown message %q: not awaiting acknowledgement on this connection", f.Command, mid)
+}
+
+// forget drops what an acknowledgement settled from the lookup maps.
+func (c *conn) forget(ref ackRef, cumulative bool) {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	for tag, r := range c.byTag {
+		if tag == ref.tag || cumulative && r.sub == ref.sub && tag < ref.tag {
+			delete(c.byTag, tag)
+			delete(c.byMsgID, r.msgID)
+		}
+	}
+}
+
+func (c *conn) transaction(f *frame.Frame) error {
+	tx, ok := f.Header.Contains(frame.Transaction)
+	if !ok || tx == "" {
+		return protocolErrorf("%s frame has no transaction header", f.Command)
+	}
+	var err error
+	switch f.Command {
+	case frame.BEGIN:
+		err = c.sess.Begin(tx)
+	case frame.COMMIT:
+		err = c.sess.Commit(c.ctx, tx)
+	default:
+		err = c.sess.Abort(tx)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s failed: %w", f.Command, tx, err)
+	}
+	c.receipt(f)
+	return nil
+}
+
+// consumer turns core deliveries into MESSAGE frames for the writer.
+type consumer struct {
+	c *conn
+	s *subscription
+}
+
+func (k consumer) Deliver(d core.Delivery) {
+	f := k.c.messageFrame(k.s, d)
+	if k.s.ack == ackAuto {
+		k.c.enqueue(outItem{f: f, ackTag: d.Tag})
+		return
+	}
+	k.c.ackMu.Lock()
+	k.c.byTag[d.Tag] = ackRef{tag: d.Tag, sub: k.s.id, msgID: d.Msg.ID}
+	k.c.byMsgID[d.Msg.ID] = d.Tag
+	k.c.ackMu.Unlock()
+	k.c.enqueue(outItem{f: f})
+}

@@ -1,0 +1,45 @@
+package stomp
+
+import (
+	"bufio"
+	"strings"
+
+	"github.com/go-stomp/stomp/v3/frame"
+)
+
+var (
+	escape11 = strings.NewReplacer(`\`, `\\`, "\n", `\n`, ":", `\c`)
+	escape12 = strings.NewReplacer(`\`, `\\`, "\r", `\r`, "\n", `\n`, ":", `\c`)
+)
+
+// writeFrame encodes f for the negotiated version into w without flushing:
+// go-stomp's frame.Writer flushes every frame and escapes as 1.2 even for
+// 1.0 clients, which would garble message ids holding colons.
+func writeFrame(w *bufio.Writer, version string, f *frame.Frame) error {
+	w.WriteString(f.Command)
+	w.WriteByte('\n')
+	var esc *strings.Replacer
+	switch {
+	case f.Command == frame.CONNECTED || version == "1.0":
+	case version == "1.1":
+		esc = escape11
+	default:
+		esc = escape12
+	}
+	for i := range f.Header.Len() {
+		k, v := f.Header.GetAt(i)
+		if esc != nil {
+			esc.WriteString(w, k)
+			w.WriteByte(':')
+			esc.WriteString(w, v)
+		} else {
+			w.WriteString(k)
+			w.WriteByte(':')
+			w.WriteString(v)
+		}
+		w.WriteByte('\n')
+	}
+	w.WriteByte('\n')
+	w.Write(f.Body)
+	return w.WriteByte(0)
+}
