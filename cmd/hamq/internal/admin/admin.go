@@ -1,0 +1,235 @@
+// Package admin is hamq's admin HTTP API: JSON views of the broker, its
+// destinations and connections, and the operations an operator needs
+// (create, purge, delete a destination; send a message). hamq query and
+// hamq queues read it.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/core/store"
+)
+
+// Info is what the admin API says of the node itself.
+type Info struct {
+	Name    string
+	Version string
+	Role    string
+	End     func() store.Position
+}
+
+// Handler serves the API for one broker.
+type Handler struct {
+	b       *core.Broker
+	info    Info
+	started time.Time
+	mux     *http.ServeMux
+}
+
+// New builds the API's routes.
+func New(b *core.Broker, info Info) *Handler {
+	h := &Handler{b: b, info: info, started: time.Now(), mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /api/broker", h.broker)
+	h.mux.HandleFunc("GET /api/destinations", h.destinations)
+	h.mux.HandleFunc("GET /api/connections", h.connections)
+	for _, kind := range []struct {
+		path string
+		kind core.Kind
+	}{{"queues", core.Queue}, {"topics", core.Topic}} {
+		base := "/api/" + kind.path + "/{name}"
+		h.mux.HandleFunc("GET "+base, h.withDest(kind.kind, h.get))
+		h.mux.HandleFunc("POST "+base, h.withDest(kind.kind, h.create))
+		h.mux.HandleFunc("DELETE "+base, h.withDest(kind.kind, h.remove))
+		h.mux.HandleFunc("POST "+base+"/purge", h.withDest(kind.kind, h.purge))
+		h.mux.HandleFunc("POST "+base+"/messages", h.withDest(kind.kind, h.send))
+	}
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// DestJSON is a destination as the API shows it.
+type DestJSON struct {
+	Type         string `json:"type"`
+	Name         string `json:"name"`
+	Size         int64  `json:"size"`
+	Enqueued     int64  `json:"enqueued"`
+	Dequeued     int64  `json:"dequeued"`
+	Consumers    int64  `json:"consumers"`
+	DeadLettered int64  `json:"deadLettered"`
+	Expired      int64  `json:"expired"`
+	Dropped      int64  `json:"dropped"`
+	MemoryBytes  int64  `json:"memoryBytes"`
+}
+
+func destJSON(s core.DestStats) DestJSON {
+	return DestJSON{Type: s.Dest.Kind.String(), Name: s.Dest.Name, Size: s.Size, Enqueued: s.Enqueued,
+		Dequeued: s.Dequeued, Consumers: s.Consumers, DeadLettered: s.DeadLettered, Expired: s.Expired,
+		Dropped: s.Dropped, MemoryBytes: s.MemoryBytes}
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, err error) {
+	reply(w, status, map[string]string{"error": err.Error()})
+}
+
+func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
+	end := h.info.End()
+	reply(w, http.StatusOK, map[string]any{
+		"name": h.info.Name, "version": h.info.Version, "role": h.info.Role,
+		"uptimeSeconds": int64(time.Since(h.started).Seconds()),
+		"connections":   len(h.b.Connections()), "destinations": len(h.b.Destinations()),
+		"storeEnd": map[string]uint64{"epoch": end.Epoch, "index": end.Index},
+	})
+}
+
+func (h *Handler) destinations(w http.ResponseWriter, r *http.Request) {
+	out := []DestJSON{}
+	for _, s := range h.b.Destinations() {
+		out = append(out, destJSON(s))
+	}
+	reply(w, http.StatusOK, out)
+}
+
+func (h *Handler) connections(w http.ResponseWriter, r *http.Request) {
+	out := []map[string]any{}
+	for _, c := range h.b.Connections() {
+		out = append(out, map[string]any{"id": c.ID, "protocol": c.Info.Protocol, "remoteAddress": c.Info.RemoteAddr,
+			"clientId": c.Info.ClientID, "user": c.Info.User, "subscriptions": c.Subscriptions, "unacknowledged": c.Unacked})
+	}
+	reply(w, http.StatusOK, out)
+}
+
+func (h *Handler) withDest(kind core.Kind, fn func(http.ResponseWriter, *http.Request, core.Destination)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		fn(w, r, core.Destination{Kind: kind, Name: r.PathValue("name")})
+	}
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, d core.Destination) {
+	s, ok := h.b.Stats(d)
+	if !ok {
+		fail(w, http.StatusNotFound, fmt.Errorf("no %s named %q", d.Kind, d.Name))
+		return
+	}
+	reply(w, http.StatusOK, destJSON(s))
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, d core.Destination) {
+	if err := h.b.CreateDestination(d); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	s, _ := h.b.Stats(d)
+	reply(w, http.StatusCreated, destJSON(s))
+}
+
+func (h *Handler) remove(w http.ResponseWriter, r *http.Request, d core.Destination) {
+	err := h.b.DeleteDestination(r.Context(), d)
+	switch {
+	case errors.Is(err, core.ErrNoSuchDestination):
+		fail(w, http.StatusNotFound, err)
+	case err != nil:
+		fail(w, http.StatusConflict, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (h *Handler) purge(w http.ResponseWriter, r *http.Request, d core.Destination) {
+	n, err := h.b.PurgeDestination(r.Context(), d)
+	switch {
+	case errors.Is(err, core.ErrNoSuchDestination):
+		fail(w, http.StatusNotFound, err)
+	case err != nil:
+		fail(w, http.StatusBadRequest, err)
+	default:
+		reply(w, http.StatusOK, map[string]int{"purged": n})
+	}
+}
+
+// maxSendBody bounds a message sent through the API.
+const maxSendBody = 100 << 20
+
+// send publishes the request body. Query parameters: persistent=true,
+// priority=0..9, ttl (a duration), correlationId, replyTo (queue://x),
+// contentType (else the request's Content-Type); any other parameter is a
+// message property.
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, d core.Destination) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSendBody))
+	if err != nil {
+		fail(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	m := &core.Message{Dest: d, Body: body, Priority: core.DefaultPriority, ContentType: r.Header.Get("Content-Type")}
+	q := r.URL.Query()
+	for k, vs := range q {
+		v := vs[0]
+		switch k {
+		case "persistent":
+			m.Persistent = v == "true"
+		case "priority":
+			p, err := strconv.Atoi(v)
+			if err != nil || p < 0 || p > 9 {
+				fail(w, http.StatusBadRequest, fmt.Errorf("priority %q: want 0 to 9", v))
+				return
+			}
+			m.Priority = uint8(p)
+		case "ttl":
+			ttl, err := time.ParseDuration(v)
+			if err != nil || ttl <= 0 {
+				fail(w, http.StatusBadRequest, fmt.Errorf("ttl %q: want a duration such as 30s", v))
+				return
+			}
+			m.Expiration = time.Now().Add(ttl).UnixMilli()
+		case "correlationId":
+			m.CorrelationID = v
+		case "contentType":
+			m.ContentType = v
+		case "replyTo":
+			rt, err := core.ParseDestination(v)
+			if err != nil {
+				fail(w, http.StatusBadRequest, err)
+				return
+			}
+			m.ReplyTo = rt
+		default:
+			if m.Properties == nil {
+				m.Properties = map[string]any{}
+			}
+			m.Properties[k] = v
+		}
+	}
+	sess, err := h.b.Connect(core.ConnInfo{Protocol: "http", RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	if err := sess.Send(ctx, "", m); err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, core.ErrInvalidDestination) || errors.Is(err, core.ErrNoSuchDestination) {
+			status = http.StatusBadRequest
+		}
+		fail(w, status, err)
+		return
+	}
+	reply(w, http.StatusCreated, map[string]string{"id": m.ID})
+}

@@ -1,0 +1,181 @@
+// Package config is hamq's configuration: one struct, its defaults, and a
+// YAML loader whose every error names the file, the line and the key.
+//
+// It imports core and protocols only for their option types' defaults.
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/protocols/stomp"
+)
+
+// Config is everything conf/hamq.yaml can say.
+type Config struct {
+	Broker Broker   `yaml:"broker"`
+	Log    Log      `yaml:"log"`
+	STOMP  STOMP    `yaml:"stomp"`
+	MQTT   Listener `yaml:"mqtt"`
+	AMQP   Listener `yaml:"amqp"`
+	WS     Listener `yaml:"ws"`
+	HTTP   Listener `yaml:"http"`
+	Policy Policy   `yaml:"policy"`
+}
+
+type Broker struct {
+	Name    string `yaml:"name"`
+	DataDir string `yaml:"dataDir"`
+}
+
+type Log struct {
+	Level  string `yaml:"level" enum:"debug,info,warn,error"`
+	Format string `yaml:"format" enum:"text,json"`
+}
+
+// Listener is an address to listen on, or "off".
+type Listener struct {
+	Address Address `yaml:"address"`
+}
+
+type STOMP struct {
+	Address        Address  `yaml:"address"`
+	MaxConnections int      `yaml:"maxConnections" min:"1"`
+	MaxFrameSize   Size     `yaml:"maxFrameSize" min:"1024"`
+	HeartBeat      Duration `yaml:"heartBeat" min:"0"`
+}
+
+// Policy is the destination core's behaviour (core.Config).
+type Policy struct {
+	MaxRedeliveries       int      `yaml:"maxRedeliveries" min:"-1"`
+	RedeliveryDelay       Duration `yaml:"redeliveryDelay" min:"0"`
+	RedeliveryBackoff     float64  `yaml:"redeliveryBackoff" min:"1"`
+	MaxRedeliveryDelay    Duration `yaml:"maxRedeliveryDelay" min:"0"`
+	DeadLetterPrefix      string   `yaml:"deadLetterPrefix" nonempty:"true"`
+	SharedDeadLetterQueue string   `yaml:"sharedDeadLetterQueue"`
+	ExpiredToDLQ          bool     `yaml:"expiredToDLQ"`
+	MemoryLimit           Size     `yaml:"memoryLimit" min:"1024"`
+	SendTimeout           Duration `yaml:"sendTimeout" min:"1"`
+	TopicPendingLimit     int      `yaml:"topicPendingLimit" min:"1"`
+	Prefetch              int      `yaml:"prefetch" min:"1"`
+	ExpirySweep           Duration `yaml:"expirySweep" min:"1"`
+}
+
+// Default is the configuration conf/hamq.yaml documents (a test keeps the
+// two equal).
+func Default() Config {
+	c := core.DefaultConfig()
+	s := stomp.DefaultOptions()
+	return Config{
+		Broker: Broker{Name: "localhost", DataDir: "./data"},
+		Log:    Log{Level: "info", Format: "text"},
+		STOMP: STOMP{Address: "127.0.0.1:61613", MaxConnections: s.MaxConnections,
+			MaxFrameSize: Size(s.MaxFrameSize), HeartBeat: Duration(s.HeartBeat)},
+		MQTT: Listener{"127.0.0.1:1883"},
+		AMQP: Listener{"127.0.0.1:5672"},
+		WS:   Listener{"127.0.0.1:61614"},
+		HTTP: Listener{"127.0.0.1:8161"},
+		Policy: Policy{
+			MaxRedeliveries: c.MaxRedeliveries, RedeliveryDelay: Duration(c.RedeliveryDelay),
+			RedeliveryBackoff: c.RedeliveryBackoff, MaxRedeliveryDelay: Duration(c.MaxRedeliveryDelay),
+			DeadLetterPrefix: c.DeadLetterPrefix, SharedDeadLetterQueue: c.SharedDeadLetterQueue,
+			ExpiredToDLQ: c.ExpiredToDLQ, MemoryLimit: Size(c.MemoryLimit), SendTimeout: Duration(c.SendTimeout),
+			TopicPendingLimit: c.TopicPendingLimit, Prefetch: c.DefaultPrefetch, ExpirySweep: Duration(c.ExpirySweep),
+		},
+	}
+}
+
+// Core gives the destination core's part.
+func (c Config) Core() core.Config {
+	p := c.Policy
+	return core.Config{
+		MaxRedeliveries: p.MaxRedeliveries, RedeliveryDelay: time.Duration(p.RedeliveryDelay),
+		RedeliveryBackoff: p.RedeliveryBackoff, MaxRedeliveryDelay: time.Duration(p.MaxRedeliveryDelay),
+		DeadLetterPrefix: p.DeadLetterPrefix, SharedDeadLetterQueue: p.SharedDeadLetterQueue,
+		ExpiredToDLQ: p.ExpiredToDLQ, MemoryLimit: int64(p.MemoryLimit), SendTimeout: time.Duration(p.SendTimeout),
+		TopicPendingLimit: p.TopicPendingLimit, DefaultPrefetch: p.Prefetch, ExpirySweep: time.Duration(p.ExpirySweep),
+	}
+}
+
+// STOMPOptions gives the STOMP listener's limits.
+func (c Config) STOMPOptions() stomp.Options {
+	o := stomp.DefaultOptions()
+	o.MaxConnections = c.STOMP.MaxConnections
+	o.MaxFrameSize = int64(c.STOMP.MaxFrameSize)
+	o.HeartBeat = time.Duration(c.STOMP.HeartBeat)
+	return o
+}
+
+// Address is host:port, or "off" for a listener that stays closed.
+type Address string
+
+// Off reports whether the listener is disabled.
+func (a Address) Off() bool { return a == "off" }
+
+func parseAddress(s string) (Address, error) {
+	if s == "off" {
+		return "off", nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an address (want host:port, e.g. 127.0.0.1:61613, or off)", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%q has no valid port (0 to 65535)", s)
+	}
+	return Address(s), nil
+}
+
+// ParseAddress checks a listener address given on the command line.
+func ParseAddress(s string) (Address, error) { return parseAddress(s) }
+
+// Size is a number of bytes, written as 100MiB, 64mb, 4096 and the like
+// (units are powers of 1024, as in ActiveMQ).
+type Size int64
+
+var sizeUnits = map[string]int64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+
+func parseSize(s string) (Size, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	}
+	mult, ok := sizeUnits[unit]
+	f, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size (want e.g. 100MiB, 64mb or 4096)", s)
+	}
+	return Size(f * float64(mult)), nil
+}
+
+func (s Size) String() string {
+	for _, u := range []struct {
+		n    int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if int64(s) >= u.n && int64(s)%u.n == 0 {
+			return fmt.Sprintf("%d%s", int64(s)/u.n, u.name)
+		}
+	}
+	return strconv.FormatInt(int64(s), 10)
+}
+
+// Duration is a Go duration: 500ms, 10s, 1m.
+type Duration time.Duration
+
+func parseDuration(s string) (Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (want e.g. 500ms, 10s or 1m)", s)
+	}
+	return Duration(d), nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }

@@ -1,0 +1,70 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestDefaultFileMatchesCode(t *testing.T) {
+	c, err := Load("../../../../conf/hamq.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("conf/hamq.yaml and Default() differ:\nfile %+v\ncode %+v", c, Default())
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	c := loadText(t, "stomp:\n  maxFrameSize: 1mb\n  address: off\npolicy:\n  maxRedeliveries: -1\n  redeliveryDelay: 250ms\n")
+	if c.STOMP.MaxFrameSize != 1<<20 || !c.STOMP.Address.Off() || c.Policy.MaxRedeliveries != -1 || c.Core().RedeliveryDelay.Milliseconds() != 250 {
+		t.Fatalf("%+v", c)
+	}
+	if c.HTTP.Address != Default().HTTP.Address {
+		t.Fatalf("unset key lost its default: %q", c.HTTP.Address)
+	}
+}
+
+func loadText(t *testing.T, text string) Config {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hamq.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"stomp:\n  maxConections: 5\n", "hamq.yaml:2: stomp.maxConections: unknown key (did you mean maxConnections?)"},
+		{"stomp:\n  maxFrameSize: 12xyz\n", `hamq.yaml:2: stomp.maxFrameSize: "12xyz" is not a size (want e.g. 100MiB, 64mb or 4096)`},
+		{"broker:\n  name: x\npolicy:\n  sendTimeout: soon\n", `hamq.yaml:4: policy.sendTimeout: "soon" is not a duration (want e.g. 500ms, 10s or 1m)`},
+		{"http:\n  address: localhost\n", `hamq.yaml:2: http.address: "localhost" is not an address (want host:port, e.g. 127.0.0.1:61613, or off)`},
+		{"stomp:\n  maxConnections: lots\n", `hamq.yaml:2: stomp.maxConnections: "lots" is not a whole number`},
+		{"stomp:\n  maxConnections: 0\n", "hamq.yaml:2: stomp.maxConnections: 0 is below the minimum of 1"},
+		{"policy:\n  memoryLimit: 10\n", "hamq.yaml:2: policy.memoryLimit: 10 is below the minimum of 1KiB"},
+		{"policy:\n  expiredToDLQ: maybe\n", `hamq.yaml:2: policy.expiredToDLQ: "maybe" is not true or false`},
+		{"log:\n  level: loud\n", `hamq.yaml:2: log.level: "loud" is not one of debug, info, warn, error`},
+		{"stomps:\n  address: off\n", "hamq.yaml:1: stomps: unknown key (did you mean stomp?)"},
+		{"stomp: 5\n", `hamq.yaml:1: stomp: want a section of keys, found "5"`},
+		{"stomp:\n  address: [a, b]\n", "hamq.yaml:2: stomp.address: want a single value, found a list"},
+		{"stomp:\n  address: \"x\n", "hamq.yaml: line 2: found unexpected end of stream"},
+	} {
+		p := filepath.Join(t.TempDir(), "hamq.yaml")
+		os.WriteFile(p, []byte(tc.text), 0o600)
+		_, err := Load(p)
+		if err == nil {
+			t.Errorf("%q loaded without error", tc.text)
+			continue
+		}
+		if got := err.Error(); got != filepath.Dir(p)+"/"+tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.text, got, filepath.Dir(p)+"/"+tc.want)
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is a configuration mistake: where it is and what is wrong.
+type Error struct {
+	File string
+	Line int
+	Key  string // dotted path, e.g. stomp.maxFrameSize
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+}
+
+// Load reads a configuration file over the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return c, fmt.Errorf("%s: %s", path, strings.Join(te.Errors, "; "))
+		}
+		// yaml's syntax errors read "yaml: line N: ..."
+		return c, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(doc.Content) == 0 {
+		return c, nil
+	}
+	l := loader{file: path}
+	if err := l.object(doc.Content[0], reflect.ValueOf(&c).Elem(), ""); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+type loader struct{ file string }
+
+func (l loader) errorf(n *yaml.Node, key, format string, args ...any) error {
+	return &Error{File: l.file, Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// object fills struct v from mapping node n, whose keys are v's yaml tags.
+func (l loader) object(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind != yaml.MappingNode {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return nil
+		}
+		return l.errorf(n, path, "want a section of keys, found %s", describe(n))
+	}
+	t := v.Type()
+	var names []string
+	for i := range t.NumField() {
+		names = append(names, t.Field(i).Tag.Get("yaml"))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if path != "" {
+			key = path + "." + k.Value
+		}
+		idx := slices.Index(names, k.Value)
+		if idx < 0 {
+			msg := "unknown key"
+			if s := suggest(k.Value, names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			return l.errorf(k, key, "%s", msg)
+		}
+		if err := l.value(val, v.Field(idx), t.Field(idx), key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key string) error {
+	if v.Kind() == reflect.Struct {
+		return l.object(n, v, key)
+	}
+	if n.Kind != yaml.ScalarNode {
+		return l.errorf(n, key, "want a single value, found %s", describe(n))
+	}
+	s := n.Value
+	var err error
+	switch v.Addr().Interface().(type) {
+	case *Address:
+		var a Address
+		if a, err = parseAddress(s); err == nil {
+			v.SetString(string(a))
+		}
+	case *Size:
+		var z Size
+		if z, err = parseSize(s); err == nil {
+			v.SetInt(int64(z))
+		}
+	case *Duration:
+		var d Duration
+		if d, err = parseDuration(s); err == nil {
+			v.SetInt(int64(d))
+		}
+	case *string:
+		if n.Tag == "!!null" {
+			s = ""
+		}
+		v.SetString(s)
+	case *int:
+		var i int64
+		if i, err = strconv.ParseInt(s, 10, 64); err != nil {
+			err = fmt.Errorf("%q is not a whole number", s)
+		} else {
+			v.SetInt(i)
+		}
+	case *float64:
+		var x float64
+		if x, err = strconv.ParseFloat(s, 64); err != nil {
+			err = fmt.Errorf("%q is not a number", s)
+		} else {
+			v.SetFloat(x)
+		}
+	case *bool:
+		switch s {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			err = fmt.Errorf("%q is not true or false", s)
+		}
+	default:
+		err = fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	if err != nil {
+		return l.errorf(n, key, "%v", err)
+	}
+	return l.check(n, v, f, key)
+}
+
+// check applies a field's min, enum and nonempty tags.
+func (l loader) check(n *yaml.Node, v reflect.Value, f reflect.StructField, key string) error {
+	if enum := f.Tag.Get("enum"); enum != "" && !slices.Contains(strings.Split(enum, ","), v.String()) {
+		return l.errorf(n, key, "%q is not one of %s", v.String(), strings.ReplaceAll(enum, ",", ", "))
+	}
+	if f.Tag.Get("nonempty") == "true" && v.String() == "" {
+		return l.errorf(n, key, "must not be empty")
+	}
+	if m := f.Tag.Get("min"); m != "" {
+		min, _ := strconv.ParseFloat(m, 64)
+		var x float64
+		switch v.Kind() {
+		case reflect.Float64:
+			x = v.Float()
+		default:
+			x = float64(v.Int())
+		}
+		if x < min {
+			return l.errorf(n, key, "%s is below the minimum of %s", n.Value, describeMin(v, m))
+		}
+	}
+	return nil
+}
+
+func describeMin(v reflect.Value, m string) string {
+	switch v.Interface().(type) {
+	case Size:
+		n, _ := strconv.ParseInt(m, 10, 64)
+		return Size(n).String()
+	case Duration:
+		if m == "1" {
+			return "1ns"
+		}
+	}
+	return m
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a section"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// suggest finds the known key a mistyped one most likely meant.
+func suggest(key string, names []string) string {
+	best, bestDist := "", 3
+	for _, n := range names {
+		if strings.EqualFold(n, key) {
+			return n
+		}
+		if d := distance(strings.ToLower(key), strings.ToLower(n)); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein edit distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,63 @@
+// Command hamq is the broker and its tools: start, stop, status, query,
+// queues, send, receive and bench.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const version = "0.1.0"
+
+const usage = `hamq %s: a multi-protocol message broker (STOMP today; MQTT, AMQP 1.0 and
+WebSocket to come), standalone or mastered through ZooKeeper.
+
+Usage: hamq <command> [flags]
+
+Commands:
+  start     run the broker in the foreground (standalone; data in ./data)
+  stop      stop the broker whose pid file is in the data directory
+  status    tell whether that broker is running (exit 0) or not (exit 3)
+  query     print a destination's counters: hamq query -QQueue=NAME or -QTopic=NAME
+  queues    print every destination as a table
+  send      send messages over STOMP
+  receive   receive messages over STOMP
+  bench     measure send and receive rates and latency over STOMP
+  version   print the version
+
+"hamq <command> -h" describes a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintf(os.Stderr, usage, version)
+		os.Exit(2)
+	}
+	commands := map[string]func([]string) error{
+		"start": cmdStart, "stop": cmdStop, "status": cmdStatus, "query": cmdQuery, "queues": cmdQueues,
+		"send": cmdSend, "receive": cmdReceive, "bench": cmdBench,
+	}
+	name := os.Args[1]
+	switch name {
+	case "-h", "--help", "help":
+		fmt.Printf(usage, version)
+		return
+	case "version", "--version":
+		fmt.Println("hamq", version)
+		return
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "hamq: unknown command %q\n\n", name)
+		fmt.Fprintf(os.Stderr, usage, version)
+		os.Exit(2)
+	}
+	if err := cmd(os.Args[2:]); err != nil {
+		var ec exitCode
+		if asExit(err, &ec) {
+			os.Exit(int(ec))
+		}
+		fmt.Fprintf(os.Stderr, "hamq %s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
