@@ -1,0 +1,188 @@
+// Package e2e runs hamq as users do: the real binary as a process, real
+// clients (Debian's stomp.py among them), kill -9 and restarts.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hamqBin is the binary under test, built once by TestMain.
+var hamqBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hamq-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hamqBin = filepath.Join(dir, "hamq")
+	build := exec.Command("go", "build", "-o", hamqBin, "../cmd/hamq")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hamq:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// node is one hamq process with its data directory and ports, which stay
+// the same across restarts.
+type node struct {
+	t     *testing.T
+	data  string
+	stomp string
+	http  string
+	cmd   *exec.Cmd
+	log   *bytes.Buffer
+	done  chan error
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startNode(t *testing.T) *node {
+	t.Helper()
+	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), http: freePort(t)}
+	n.start()
+	t.Cleanup(func() {
+		if n.cmd != nil {
+			n.kill()
+		}
+		if t.Failed() {
+			t.Logf("hamq log:\n%s", n.log)
+		}
+	})
+	return n
+}
+
+func (n *node) start() {
+	n.t.Helper()
+	n.log = &bytes.Buffer{}
+	n.cmd = exec.Command(hamqBin, "start", "--data", n.data, "--stomp", n.stomp, "--http", n.http,
+		"--mqtt", "off", "--amqp", "off", "--ws", "off")
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	n.done = make(chan error, 1)
+	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(n.cmd, n.done)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + n.http + "/api/broker"); err == nil {
+			resp.Body.Close()
+			if c, err := net.Dial("tcp", n.stomp); err == nil {
+				c.Close()
+				return
+			}
+		}
+		select {
+		case err := <-n.done:
+			n.t.Fatalf("hamq exited at start: %v\n%s", err, n.log)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n.t.Fatalf("hamq did not come up within 15s\n%s", n.log)
+}
+
+// kill ends the process with SIGKILL, as a crash would.
+func (n *node) kill() {
+	n.t.Helper()
+	n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.done
+	n.cmd = nil
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (n *node) stop() error {
+	n.t.Helper()
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-n.done:
+		n.cmd = nil
+		return err
+	case <-time.After(30 * time.Second):
+		n.t.Fatal("hamq did not stop within 30s of SIGTERM")
+		return nil
+	}
+}
+
+// python finds Debian's python3 with stomp.py, failing with how to install
+// it when absent.
+func python(t *testing.T) string {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import stomp").Run(); err != nil {
+		t.Fatalf("Debian's stomp.py is needed: apt-get install python3-stomp (%s -c 'import stomp': %v)", py, err)
+	}
+	return py
+}
+
+// script runs a testdata python script and hands each output line to fn
+// as it comes; fn returning false stops reading (the script keeps running).
+func script(t *testing.T, ctx context.Context, name string, fn func(line string) bool, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, python(t), append([]string{filepath.Join("testdata", name)}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if !fn(sc.Text()) {
+			go io.Copy(io.Discard, out)
+			return cmd
+		}
+	}
+	if err := cmd.Wait(); err != nil && ctx.Err() == nil {
+		t.Fatalf("%s: %v\n%s", name, err, stderr.String())
+	}
+	return cmd
+}
+
+func hostPort(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+// hamq runs the CLI and returns its combined output and exit code.
+func hamq(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(hamqBin, args...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out)), 0
+}

@@ -1,0 +1,34 @@
+"""Send COUNT persistent messages with stomp.py, each with a receipt, and
+print "confirmed N" as each receipt arrives. Usage: HOST PORT DEST COUNT"""
+import sys
+import threading
+
+import stomp
+
+host, port, dest, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+done = threading.Event()
+confirmed = set()
+
+
+class Listener(stomp.ConnectionListener):
+    def on_receipt(self, frame):
+        n = int(frame.headers["receipt-id"].split("-")[1])
+        confirmed.add(n)
+        print("confirmed", n, flush=True)
+        if len(confirmed) == count:
+            done.set()
+
+    def on_error(self, frame):
+        print("error", frame.headers.get("message"), flush=True)
+
+    def on_disconnected(self):
+        done.set()
+
+
+conn = stomp.Connection([(host, port)], heartbeats=(0, 0))
+conn.set_listener("", Listener())
+conn.connect(wait=True)
+for i in range(count):
+    conn.send(destination=dest, body="msg-%04d" % i, headers={"persistent": "true"}, receipt="r-%d" % i)
+done.wait(60)
+print("done", len(confirmed), flush=True)
