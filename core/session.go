@@ -376,19 +376,7 @@ func (s *Session) take(tag uint64, cumulative bool) ([]*inflight, error) {
 // subscription too), within transaction tx when tx is not empty. With sync
 // it returns once the acknowledgement is durable.
 func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative, sync bool) error {
-	s.mu.Lock()
-	var t *transaction
-	if tx != "" {
-		if t = s.txs[tx]; t == nil {
-			s.mu.Unlock()
-			return fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
-		}
-	}
-	acks, err := s.take(tag, cumulative)
-	if err == nil && t != nil {
-		t.acks = append(t.acks, acks...)
-	}
-	s.mu.Unlock()
+	acks, t, err := s.settle(tx, tag, cumulative, func(t *transaction, as []*inflight) { t.acks = append(t.acks, as...) })
 	if err != nil {
 		return err
 	}
@@ -415,24 +403,35 @@ func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative, sy
 // subscription too): it is redelivered after the back-off, or dead-lettered
 // past the redelivery limit. Within transaction tx that happens on commit.
 func (s *Session) Nack(tx string, tag uint64, cumulative bool) error {
-	s.mu.Lock()
-	var t *transaction
-	if tx != "" {
-		if t = s.txs[tx]; t == nil {
-			s.mu.Unlock()
-			return fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
-		}
+	nacks, t, err := s.settle(tx, tag, cumulative, func(t *transaction, ns []*inflight) { t.nacks = append(t.nacks, ns...) })
+	if err != nil || t != nil {
+		return err
 	}
-	nacks, err := s.take(tag, cumulative)
-	if err == nil && t != nil {
-		t.nacks = append(t.nacks, nacks...)
-		nacks = nil
-	}
-	s.mu.Unlock()
 	for _, a := range nacks {
 		s.b.redeliver(a, true)
 	}
-	return err
+	return nil
+}
+
+// settle takes the deliveries an ack or nack names and, within a
+// transaction, hands them to keep, which records them there.
+func (s *Session) settle(tx string, tag uint64, cumulative bool, keep func(*transaction, []*inflight)) ([]*inflight, *transaction, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t *transaction
+	if tx != "" {
+		if t = s.txs[tx]; t == nil {
+			return nil, nil, fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
+		}
+	}
+	taken, err := s.take(tag, cumulative)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t != nil {
+		keep(t, taken)
+	}
+	return taken, t, nil
 }
 
 // Begin starts transaction tx.

@@ -163,17 +163,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 
 // Each calls fn for every key of the state (not the log), in key order.
 func (sn *Snapshot) Each(fn func(key, value []byte) error) error {
-	it := sn.snap.NewIterator(nil, nil)
-	defer it.Release()
-	for it.Next() {
-		if reserved(it.Key()) {
-			continue
-		}
-		if err := fn(it.Key(), it.Value()); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+	return eachState(sn.snap.NewIterator(nil, nil), fn)
 }
 
 // Release lets the snapshot's files go.

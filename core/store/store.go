@@ -10,6 +10,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/iterator"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
@@ -308,7 +309,11 @@ func (s *Store) SetConfirmer(c Confirmer) {
 // Scan calls fn for every key with the prefix, in key order; key and value
 // are valid only during the call.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	it := s.db.NewIterator(util.BytesPrefix(prefix), nil)
+	return eachState(s.db.NewIterator(util.BytesPrefix(prefix), nil), fn)
+}
+
+// eachState walks an iterator past the store's own keys and releases it.
+func eachState(it iterator.Iterator, fn func(key, value []byte) error) error {
 	defer it.Release()
 	for it.Next() {
 		if reserved(it.Key()) {

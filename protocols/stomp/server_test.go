@@ -367,3 +367,29 @@ func TestReceiptOnlyAfterDurable(t *testing.T) {
 		t.Fatal("open after DISCONNECT")
 	}
 }
+
+func TestHeartBeats(t *testing.T) {
+	s := startServer(t, nil, func(o *Options) { o.HeartBeat = 100 * time.Millisecond })
+	r := dialRaw(t, s.addr)
+	r.write("CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,100\n\n\x00")
+	if cmd, h, _ := r.frame(); cmd != "CONNECTED" || h["heart-beat"] != "100,100" {
+		t.Fatalf("got %s %v", cmd, h)
+	}
+	for range 3 {
+		r.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if b, err := r.r.ReadByte(); err != nil || b != '\n' {
+			t.Fatalf("heart-beat: %q %v", b, err)
+		}
+	}
+	silent := dialRaw(t, s.addr)
+	silent.write("CONNECT\naccept-version:1.2\nhost:x\nheart-beat:100,0\n\n\x00")
+	silent.frame()
+	start := time.Now()
+	cmd, h, _ := silent.frame()
+	if cmd != "ERROR" || !strings.Contains(h["message"], "no heart-beat") {
+		t.Fatalf("silent client got %s %v", cmd, h)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("dropped only after %s", waited)
+	}
+}

@@ -1,0 +1,84 @@
+package admin
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/core/store"
+)
+
+func TestAPI(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(t.TempDir(), store.Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := core.NewBroker(core.DefaultConfig(), st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srv := httptest.NewServer(New(b, Info{Name: "n1", Version: "test", Role: "standalone", End: st.End}))
+	defer srv.Close()
+
+	call := func(method, path, body string, wantStatus int, into any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, data, wantStatus)
+		}
+		if into != nil {
+			if err := json.Unmarshal(data, into); err != nil {
+				t.Fatalf("%s %s: %v in %s", method, path, err, data)
+			}
+		}
+	}
+	var d DestJSON
+	call("POST", "/api/queues/orders", "", http.StatusCreated, &d)
+	if d.Name != "orders" || d.Type != "queue" {
+		t.Fatalf("created %+v", d)
+	}
+	call("POST", "/api/queues/orders/messages?persistent=true&priority=7&region=eu", "hello", http.StatusCreated, nil)
+	call("POST", "/api/queues/orders/messages?priority=12", "x", http.StatusBadRequest, nil)
+	call("GET", "/api/queues/orders", "", http.StatusOK, &d)
+	if d.Size != 1 || d.Enqueued != 1 {
+		t.Fatalf("after send %+v", d)
+	}
+	var broker map[string]any
+	call("GET", "/api/broker", "", http.StatusOK, &broker)
+	if broker["name"] != "n1" || broker["role"] != "standalone" || broker["destinations"].(float64) != 1 {
+		t.Fatalf("broker %v", broker)
+	}
+	var list []DestJSON
+	call("GET", "/api/destinations", "", http.StatusOK, &list)
+	if len(list) != 1 {
+		t.Fatalf("destinations %v", list)
+	}
+	var purged map[string]int
+	call("POST", "/api/queues/orders/purge", "", http.StatusOK, &purged)
+	if purged["purged"] != 1 {
+		t.Fatalf("purged %v", purged)
+	}
+	call("POST", "/api/topics/orders/purge", "", http.StatusNotFound, nil)
+	var conns []map[string]any
+	call("GET", "/api/connections", "", http.StatusOK, &conns)
+	call("DELETE", "/api/queues/orders", "", http.StatusNoContent, nil)
+	var e map[string]string
+	call("GET", "/api/queues/orders", "", http.StatusNotFound, &e)
+	if !strings.Contains(e["error"], `no queue named "orders"`) {
+		t.Fatalf("error %v", e)
+	}
+}
