@@ -155,11 +155,24 @@ func (c *conn) ackRef(f *frame.Frame) (ackRef, error) {
 	if !ok {
 		return ackRef{}, protocolErrorf("%s frame has neither id nor message-id header", f.Command)
 	}
-	if tag, ok := c.byMsgID[mid]; ok {
-		return c.byTag[tag], nil
+	// A message on two subscriptions has one id: 1.1 names the
+	// subscription, 1.0 does not and gets the first that matches.
+	subs := []string{f.Header.Get(frame.Subscription)}
+	if _, named := f.Header.Contains(frame.Subscription); !named {
+		subs = subs[:0]
+		for id := range c.subs {
+			subs = append(subs, id)
+		}
+	}
+	for _, sub := range subs {
+		if tag, ok := c.byMsgID[msgKey(sub, mid)]; ok {
+			return c.byTag[tag], nil
+		}
 	}
 	return ackRef{}, protocolErrorf("%s of unknown message %q: not awaiting acknowledgement on this connection", f.Command, mid)
 }
+
+func msgKey(sub, msgID string) string { return sub + "\x00" + msgID }
 
 // forget drops what an acknowledgement settled from the lookup maps.
 func (c *conn) forget(ref ackRef, cumulative bool) {
@@ -168,7 +181,7 @@ func (c *conn) forget(ref ackRef, cumulative bool) {
 	for tag, r := range c.byTag {
 		if tag == ref.tag || cumulative && r.sub == ref.sub && tag < ref.tag {
 			delete(c.byTag, tag)
-			delete(c.byMsgID, r.msgID)
+			delete(c.byMsgID, msgKey(r.sub, r.msgID))
 		}
 	}
 }
@@ -208,7 +221,7 @@ func (k consumer) Deliver(d core.Delivery) {
 	}
 	k.c.ackMu.Lock()
 	k.c.byTag[d.Tag] = ackRef{tag: d.Tag, sub: k.s.id, msgID: d.Msg.ID}
-	k.c.byMsgID[d.Msg.ID] = d.Tag
+	k.c.byMsgID[msgKey(k.s.id, d.Msg.ID)] = d.Tag
 	k.c.ackMu.Unlock()
 	k.c.enqueue(outItem{f: f})
 }

@@ -393,3 +393,28 @@ func TestHeartBeats(t *testing.T) {
 		t.Errorf("dropped only after %s", waited)
 	}
 }
+
+// A STOMP 1.1 client acknowledges by message-id and subscription; one topic
+// message on two subscriptions has one id.
+func TestAckByMessageIDOnTwoSubscriptions(t *testing.T) {
+	s := startServer(t, nil, nil)
+	c := s.dial(t, stomp.ConnOpt.AcceptVersion(stomp.V11))
+	a, _ := c.Subscribe("/topic/t", stomp.AckClientIndividual)
+	b, _ := c.Subscribe("/topic/t", stomp.AckClientIndividual)
+	c.Send("/topic/t", "", []byte("once"), stomp.SendOpt.Receipt)
+	ma, mb := read(t, a), read(t, b)
+	if ma.Header.Get("message-id") != mb.Header.Get("message-id") {
+		t.Fatal("one message, two ids")
+	}
+	for _, m := range []*stomp.Message{ma, mb} {
+		if err := c.Ack(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Send("/topic/t", "", []byte("after"), stomp.SendOpt.Receipt); err != nil {
+		t.Fatalf("connection broken by the acks: %v", err)
+	}
+	if conns := s.b.Connections(); len(conns) != 1 || conns[0].Unacked != 2 {
+		t.Fatalf("connections %+v: want the two new deliveries unacknowledged, the acked ones gone", conns)
+	}
+}
