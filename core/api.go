@@ -31,7 +31,12 @@ type SubSpec struct {
 	Dest Destination // queue, topic or temporary; topic names may hold * and >
 	// Durable names a durable topic subscription, identified by the
 	// session's client id and this name; it keeps messages while offline.
-	Durable  string
+	Durable string
+	// Shared names a group of topic subscribers that compete for each
+	// message instead of each getting a copy (MQTT 5 $share/GROUP/filter):
+	// subscriptions with the same group and pattern share one queue, which
+	// lives while it has a member.
+	Shared   string
 	Selector string // JMS message selector; empty matches everything
 	Prefetch int    // credit: most unacknowledged deliveries; 0 means default
 	NoLocal  bool   // skip messages sent by this session

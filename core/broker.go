@@ -31,6 +31,7 @@ type Broker struct {
 	dests     map[Destination]*destination
 	topicSubs map[*topicSub]struct{}
 	durables  map[durableID]*topicSub
+	shared    map[sharedID]*topicSub
 	sessions  map[uint64]*Session
 	clientIDs map[string]*Session
 	closed    bool
@@ -41,6 +42,8 @@ type Broker struct {
 
 type durableID struct{ clientID, name string }
 
+type sharedID struct{ group, pattern string }
+
 // topicSub is one subscription to a topic pattern: the queue of messages it
 // has yet to consume. Durable ones outlive their consumer.
 type topicSub struct {
@@ -50,6 +53,7 @@ type topicSub struct {
 	noLocal  bool
 	owner    uint64 // session of a non-durable subscription
 	durable  *durableID
+	shared   *sharedID // competing members of an MQTT $share group
 	q        *msgQueue
 	active   *Subscription // the consumer of a durable subscription, if any
 }
@@ -66,6 +70,7 @@ func NewBroker(cfg Config, st Store, log *slog.Logger) (*Broker, error) {
 		dests:     map[Destination]*destination{},
 		topicSubs: map[*topicSub]struct{}{},
 		durables:  map[durableID]*topicSub{},
+		shared:    map[sharedID]*topicSub{},
 		sessions:  map[uint64]*Session{},
 		clientIDs: map[string]*Session{},
 		stop:      make(chan struct{}),
@@ -248,7 +253,7 @@ func (b *Broker) redeliver(a *inflight, nack bool) {
 	m := *a.e.msg
 	m.DeliveryCount++
 	a.e.msg = &m
-	if q.storeName == "" && a.sub.topic != nil && a.sub.topic.durable == nil && !nack {
+	if ts := a.sub.topic; ts != nil && ts.durable == nil && ts.shared == nil && !nack {
 		// A non-durable subscriber left: nobody else will read its copy.
 		a.e.dest.hold(-a.e.size)
 		q.mu.Unlock()

@@ -13,10 +13,12 @@ import (
 //	m <queue> <seq:8>          a persistent message held by a queue or durable subscription
 //	s <client id> <name>       a durable topic subscription
 //	c <kind:1> <name>          a destination's counters
+//	x <key>                    a front-end's own state (state.go)
 const (
 	prefixMessage = 'm'
 	prefixDurable = 's'
 	prefixCounter = 'c'
+	prefixState   = 'x'
 )
 
 func appendName(b []byte, s string) []byte {

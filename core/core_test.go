@@ -519,3 +519,59 @@ func TestMessageCodecRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedSubscriptionCompetes(t *testing.T) {
+	h := newHarness(t, nil)
+	s := h.session("")
+	group := SubSpec{Dest: Destination{Kind: Topic, Name: "jobs.*"}, Shared: "workers", Prefetch: 1}
+	_, a := h.subscribe(s, group)
+	subB, b := h.subscribe(s, group)
+	_, solo := h.subscribe(s, SubSpec{Dest: Destination{Kind: Topic, Name: "jobs.*"}})
+	for i := range 10 {
+		h.send(s, msg(Destination{Kind: Topic, Name: "jobs.x"}, fmt.Sprint(i), true))
+	}
+	got := map[string]int{}
+	for len(got) < 10 {
+		select {
+		case d := <-a:
+			got[string(d.Msg.Body)]++
+			h.ack(s, d)
+		case d := <-b:
+			got[string(d.Msg.Body)]++
+			h.ack(s, d)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("group received %d of 10", len(got))
+		}
+	}
+	for body, k := range got {
+		if k != 1 {
+			t.Errorf("%s went to the group %d times", body, k)
+		}
+	}
+	for range 10 {
+		h.ack(s, solo.next(t))
+	}
+	// The last member leaving ends the group's queue.
+	s.Unsubscribe(subB)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.b.shared); n != 0 {
+		t.Errorf("%d shared groups left after every member went", n)
+	}
+}
+
+func TestFrontEndState(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	h.b.PutState(ctx, "mqtt/retained/a", []byte("1"))
+	h.b.PutState(ctx, "mqtt/retained/b", []byte("2"))
+	h.b.PutState(ctx, "other/x", []byte("3"))
+	h.b.DeleteState(ctx, "mqtt/retained/a")
+	h.restart()
+	var got []string
+	h.b.State("mqtt/", func(k string, v []byte) error { got = append(got, k+"="+string(v)); return nil })
+	if fmt.Sprint(got) != "[mqtt/retained/b=2]" {
+		t.Fatalf("state %v", got)
+	}
+}

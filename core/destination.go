@@ -80,8 +80,9 @@ func (d *destination) waitSpace(ctx context.Context, timeout time.Duration) erro
 	}
 }
 
-// validName reports whether name may be sent to: no wildcards, no empty
-// levels for topics.
+// validName reports whether a name may be used: wildcards only where
+// allowed and only as whole levels, ">" only last. Empty topic levels are
+// allowed, as MQTT has them ("/sensors/a" is "", "sensors", "a").
 func validName(d Destination, wildcards bool) bool {
 	if d.Name == "" || strings.ContainsRune(d.Name, 0) {
 		return false
@@ -92,8 +93,6 @@ func validName(d Destination, wildcards bool) bool {
 	levels := strings.Split(d.Name, ".")
 	for i, l := range levels {
 		switch {
-		case l == "":
-			return false
 		case l == "*" || l == ">":
 			if !wildcards || (l == ">" && i != len(levels)-1) {
 				return false

@@ -230,6 +230,25 @@ func (b *Broker) attachTopic(s *Session, sub *Subscription, sel *selector.Select
 			return ErrTempNotOwned
 		}
 	}
+	if spec.Shared != "" {
+		if spec.Durable != "" {
+			return fmt.Errorf("%w: a subscription is shared or durable, not both", ErrInvalidDestination)
+		}
+		id := sharedID{spec.Shared, spec.Dest.Name}
+		b.mu.Lock()
+		ts := b.shared[id]
+		if ts == nil {
+			ts = &topicSub{pattern: spec.Dest.Name, selector: spec.Selector, sel: sel, shared: &id, q: newMsgQueue("", 0)}
+			b.shared[id] = ts
+			b.topicSubs[ts] = struct{}{}
+		}
+		b.mu.Unlock()
+		ts.q.mu.Lock()
+		ts.q.consumers = append(ts.q.consumers, sub)
+		ts.q.mu.Unlock()
+		sub.q, sub.topic = ts.q, ts
+		return nil
+	}
 	if spec.Durable == "" {
 		ts := &topicSub{pattern: spec.Dest.Name, selector: spec.Selector, sel: sel, noLocal: spec.NoLocal, owner: s.id,
 			q: newMsgQueue("", b.cfg.TopicPendingLimit)}
@@ -323,14 +342,21 @@ func (s *Session) unsubscribe(sub *Subscription) {
 	}
 
 	if ts := sub.topic; ts != nil {
+		q.mu.Lock()
+		lastShare := ts.shared != nil && len(q.consumers) == 0
+		q.mu.Unlock()
+		gone := ts.durable == nil && (ts.shared == nil || lastShare)
 		s.b.mu.Lock()
-		if ts.durable == nil {
+		if gone {
 			delete(s.b.topicSubs, ts)
+			if ts.shared != nil && s.b.shared[*ts.shared] == ts {
+				delete(s.b.shared, *ts.shared)
+			}
 		} else if ts.active == sub {
 			ts.active = nil
 		}
 		s.b.mu.Unlock()
-		if ts.durable == nil {
+		if gone {
 			q.mu.Lock()
 			for _, e := range q.takeAll() {
 				e.dest.hold(-e.size)
