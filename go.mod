@@ -8,4 +8,12 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/golang/snappy v0.0.4 // indirect
+require (
+	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
+	github.com/golang/snappy v0.0.4 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/mochi-mqtt/server/v2 v2.7.9 // indirect
+	github.com/rs/xid v1.4.0 // indirect
+	golang.org/x/net v0.44.0 // indirect
+	golang.org/x/sync v0.17.0 // indirect
+)

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -96,4 +97,20 @@ func (m *Message) size() int64 {
 		}
 	}
 	return n
+}
+
+// PropertyString writes a property value as text, for protocols whose
+// headers are strings.
+func PropertyString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return fmt.Sprint(v)
 }

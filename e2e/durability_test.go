@@ -12,6 +12,7 @@ import (
 // receiveAll drains a queue with stomp.py and counts each body.
 func receiveAll(t *testing.T, n *node, dest string) map[string]int {
 	t.Helper()
+	needPython(t, "stomp")
 	host, port := hostPort(t, n.stomp)
 	got := map[string]int{}
 	script(t, context.Background(), "stomp_receive.py", func(l string) bool {
@@ -26,6 +27,7 @@ func receiveAll(t *testing.T, n *node, dest string) map[string]int {
 // TestStompPyKill9AfterConfirm: 1000 persistent messages confirmed by
 // receipt survive kill -9 and are received exactly once.
 func TestStompPyKill9AfterConfirm(t *testing.T) {
+	needPython(t, "stomp")
 	n := startNode(t)
 	host, port := hostPort(t, n.stomp)
 	confirmed := 0
@@ -61,6 +63,7 @@ func TestStompPyKill9AfterConfirm(t *testing.T) {
 // sending: every message confirmed before the kill is there after restart,
 // and nothing arrives twice.
 func TestStompPyKill9MidStream(t *testing.T) {
+	needPython(t, "stomp")
 	n := startNode(t)
 	host, port := hostPort(t, n.stomp)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -46,6 +46,7 @@ type node struct {
 	t     *testing.T
 	data  string
 	stomp string
+	mqtt  string
 	http  string
 	cmd   *exec.Cmd
 	log   *bytes.Buffer
@@ -64,7 +65,7 @@ func freePort(t *testing.T) string {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), http: freePort(t)}
+	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), mqtt: freePort(t), http: freePort(t)}
 	n.start()
 	t.Cleanup(func() {
 		if n.cmd != nil {
@@ -81,7 +82,7 @@ func (n *node) start() {
 	n.t.Helper()
 	n.log = &bytes.Buffer{}
 	n.cmd = exec.Command(hamqBin, "start", "--data", n.data, "--stomp", n.stomp, "--http", n.http,
-		"--mqtt", "off", "--amqp", "off", "--ws", "off")
+		"--mqtt", n.mqtt, "--amqp", "off", "--ws", "off")
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
@@ -128,22 +129,34 @@ func (n *node) stop() error {
 	}
 }
 
-// python finds Debian's python3 with stomp.py, failing with how to install
-// it when absent.
-func python(t *testing.T) string {
+// python is Debian's python3, which has the client libraries the scripts
+// import; a missing one fails the test with the package to install.
+const python = "/usr/bin/python3"
+
+var pythonPackages = map[string]string{"stomp": "python3-stomp", "paho.mqtt.client": "python3-paho-mqtt"}
+
+func needPython(t *testing.T, module string) {
 	t.Helper()
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import stomp").Run(); err != nil {
-		t.Fatalf("Debian's stomp.py is needed: apt-get install python3-stomp (%s -c 'import stomp': %v)", py, err)
+	if err := exec.Command(python, "-c", "import "+module).Run(); err != nil {
+		t.Fatalf("%s is needed: apt-get install %s (%s -c 'import %s': %v)", module, pythonPackages[module], python, module, err)
 	}
-	return py
+}
+
+// tool finds a client program, failing with its Debian package when absent.
+func tool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is needed: apt-get install %s", name, pkg)
+	}
+	return p
 }
 
 // script runs a testdata python script and hands each output line to fn
 // as it comes; fn returning false stops reading (the script keeps running).
 func script(t *testing.T, ctx context.Context, name string, fn func(line string) bool, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, python(t), append([]string{filepath.Join("testdata", name)}, args...)...)
+	cmd := exec.CommandContext(ctx, python, append([]string{filepath.Join("testdata", name)}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

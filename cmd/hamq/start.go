@@ -19,6 +19,7 @@ import (
 	"github.com/hamq/hamq/cmd/hamq/internal/config"
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/core/store"
+	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
 )
 
@@ -44,7 +45,7 @@ func cmdStart(args []string) error {
 	data := fs.String("data", "", "data directory (overrides broker.dataDir)")
 	listeners := map[string]*string{}
 	for _, l := range []struct{ name, what string }{
-		{"stomp", "STOMP listener"}, {"mqtt", "MQTT listener (not available yet)"}, {"amqp", "AMQP 1.0 listener (not available yet)"},
+		{"stomp", "STOMP listener"}, {"mqtt", "MQTT listener"}, {"amqp", "AMQP 1.0 listener (not available yet)"},
 		{"ws", "WebSocket listener (not available yet)"}, {"http", "admin HTTP API"},
 	} {
 		listeners[l.name] = fs.String(l.name, "", l.what+" address host:port, or off")
@@ -125,7 +126,7 @@ func run(cfg config.Config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	errs := make(chan error, 2)
+	errs := make(chan error, 3) // one per Serve, read or not
 	var stompSrv *stomp.Server
 	if !cfg.STOMP.Address.Off() {
 		ln, err := net.Listen("tcp", string(cfg.STOMP.Address))
@@ -136,7 +137,20 @@ func run(cfg config.Config) error {
 		go func() { errs <- stompSrv.Serve(ln) }()
 		log.Info("listening", "component", "stomp", "address", ln.Addr().String())
 	}
-	for name, a := range map[string]config.Address{"mqtt": cfg.MQTT.Address, "amqp": cfg.AMQP.Address, "ws": cfg.WS.Address} {
+	var mqttSrv *mqtt.Server
+	if !cfg.MQTT.Address.Off() {
+		ln, err := net.Listen("tcp", string(cfg.MQTT.Address))
+		if err != nil {
+			return fmt.Errorf("mqtt listener: %w", err)
+		}
+		if mqttSrv, err = mqtt.NewServer(b, cfg.MQTTOptions(), log); err != nil {
+			ln.Close()
+			return err
+		}
+		go func() { errs <- mqttSrv.Serve(ln) }()
+		log.Info("listening", "component", "mqtt", "address", ln.Addr().String())
+	}
+	for name, a := range map[string]config.Address{"amqp": cfg.AMQP.Address, "ws": cfg.WS.Address} {
 		if !a.Off() {
 			log.Info("front-end not available in this version; listener stays closed", "component", name, "address", string(a))
 		}
@@ -166,6 +180,11 @@ func run(cfg config.Config) error {
 	if stompSrv != nil {
 		if err := stompSrv.Shutdown(shutdown); err != nil {
 			log.Warn("stomp shutdown", "err", err)
+		}
+	}
+	if mqttSrv != nil {
+		if err := mqttSrv.Shutdown(shutdown); err != nil {
+			log.Warn("mqtt shutdown", "err", err)
 		}
 	}
 	if httpSrv != nil {

@@ -162,24 +162,10 @@ func (c *conn) messageFrame(s *subscription, d core.Delivery) *frame.Frame {
 	}
 	for k, v := range m.Properties {
 		if !reserved[k] {
-			f.Header.Add(k, propertyString(v))
+			f.Header.Add(k, core.PropertyString(v))
 		}
 	}
 	f.Header.Add(frame.ContentLength, strconv.Itoa(len(m.Body)))
 	f.Body = m.Body
 	return f
-}
-
-func propertyString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
-	case bool:
-		return strconv.FormatBool(v)
-	}
-	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
 )
 
@@ -20,7 +21,7 @@ type Config struct {
 	Broker Broker   `yaml:"broker"`
 	Log    Log      `yaml:"log"`
 	STOMP  STOMP    `yaml:"stomp"`
-	MQTT   Listener `yaml:"mqtt"`
+	MQTT   MQTT     `yaml:"mqtt"`
 	AMQP   Listener `yaml:"amqp"`
 	WS     Listener `yaml:"ws"`
 	HTTP   Listener `yaml:"http"`
@@ -49,6 +50,14 @@ type STOMP struct {
 	HeartBeat      Duration `yaml:"heartBeat" min:"0"`
 }
 
+type MQTT struct {
+	Address        Address  `yaml:"address"`
+	MaxConnections int      `yaml:"maxConnections" min:"1"`
+	MaxPacketSize  Size     `yaml:"maxPacketSize" min:"1024"`
+	MaxInflight    int      `yaml:"maxInflight" min:"1"`
+	SessionExpiry  Duration `yaml:"sessionExpiry" min:"1000000000"`
+}
+
 // Policy is the destination core's behaviour (core.Config).
 type Policy struct {
 	MaxRedeliveries       int      `yaml:"maxRedeliveries" min:"-1"`
@@ -70,12 +79,14 @@ type Policy struct {
 func Default() Config {
 	c := core.DefaultConfig()
 	s := stomp.DefaultOptions()
+	m := mqtt.DefaultOptions()
 	return Config{
 		Broker: Broker{Name: "localhost", DataDir: "./data"},
 		Log:    Log{Level: "info", Format: "text"},
 		STOMP: STOMP{Address: "127.0.0.1:61613", MaxConnections: s.MaxConnections,
 			MaxFrameSize: Size(s.MaxFrameSize), HeartBeat: Duration(s.HeartBeat)},
-		MQTT: Listener{"127.0.0.1:1883"},
+		MQTT: MQTT{Address: "127.0.0.1:1883", MaxConnections: int(m.MaxConnections), MaxPacketSize: Size(m.MaxPacketSize),
+			MaxInflight: m.MaxInflight, SessionExpiry: Duration(time.Duration(m.SessionExpiry) * time.Second)},
 		AMQP: Listener{"127.0.0.1:5672"},
 		WS:   Listener{"127.0.0.1:61614"},
 		HTTP: Listener{"127.0.0.1:8161"},
@@ -108,6 +119,12 @@ func (c Config) STOMPOptions() stomp.Options {
 	o.MaxFrameSize = int64(c.STOMP.MaxFrameSize)
 	o.HeartBeat = time.Duration(c.STOMP.HeartBeat)
 	return o
+}
+
+// MQTTOptions gives the MQTT listener's limits.
+func (c Config) MQTTOptions() mqtt.Options {
+	return mqtt.Options{MaxConnections: int64(c.MQTT.MaxConnections), MaxPacketSize: uint32(c.MQTT.MaxPacketSize),
+		MaxInflight: c.MQTT.MaxInflight, SessionExpiry: uint32(time.Duration(c.MQTT.SessionExpiry) / time.Second)}
 }
 
 // Address is host:port, or "off" for a listener that stays closed.

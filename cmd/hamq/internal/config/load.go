@@ -185,9 +185,8 @@ func describeMin(v reflect.Value, m string) string {
 		n, _ := strconv.ParseInt(m, 10, 64)
 		return Size(n).String()
 	case Duration:
-		if m == "1" {
-			return "1ns"
-		}
+		n, _ := strconv.ParseInt(m, 10, 64)
+		return Duration(n).String()
 	}
 	return m
 }

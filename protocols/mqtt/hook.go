@@ -1,0 +1,292 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hamq/hamq/core"
+)
+
+// hook is hamq inside mochi: every event that matters to the core.
+type hook struct {
+	mochi.HookBase
+	s *Server
+}
+
+func (h *hook) ID() string { return "hamq" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnSessionEstablished, mochi.OnDisconnect,
+		mochi.OnPublish, mochi.OnSubscribe, mochi.OnUnsubscribed, mochi.OnPacketRead, mochi.OnWill,
+		mochi.OnClientExpired, mochi.StoredClients, mochi.StoredSubscriptions, mochi.StoredRetainedMessages,
+	}, []byte{b})
+}
+
+// OnConnectAuthenticate lets everyone in until the user store exists.
+func (h *hook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+
+// internalTopic is where mochi's own copy of a will goes, since hamq sends
+// wills through the core; nobody may subscribe to it.
+const internalTopic = "$hamq/internal"
+
+func (h *hook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
+	return !strings.HasPrefix(topic, "$hamq/")
+}
+
+func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	s := h.s
+	persistent := persistentSession(cl)
+	s.mu.Lock()
+	sess := s.sessions[cl.ID]
+	if sess != nil && (pk.Connect.Clean || !persistent) {
+		delete(s.sessions, cl.ID)
+	} else if sess != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if sess != nil {
+		sess.close()
+	}
+	if pk.Connect.Clean {
+		s.forgetStored(cl.ID)
+	}
+	sess, err := s.newSession(cl.ID, persistent)
+	if err != nil {
+		s.log.Error("session refused by the core", "client", cl.ID, "err", err)
+		s.m.DisconnectClient(cl, packets.ErrServerUnavailable)
+		return
+	}
+	if persistent {
+		if err := s.storeClient(cl); err != nil {
+			s.log.Error("persistent session not stored", "client", cl.ID, "err", err)
+		}
+		if err := sess.restore(); err != nil {
+			s.log.Error("restoring subscriptions", "client", cl.ID, "err", err)
+		}
+	}
+	s.mu.Lock()
+	s.sessions[cl.ID] = sess
+	s.mu.Unlock()
+}
+
+func (s *Server) storeClient(cl *mochi.Client) error {
+	rec := storage.Client{ID: cl.ID, T: "client", Listener: cl.Net.Listener, ProtocolVersion: cl.Properties.ProtocolVersion,
+		Clean: cl.Properties.Clean, Properties: storage.ClientProperties{
+			SessionExpiryInterval: cl.Properties.Props.SessionExpiryInterval, SessionExpiryIntervalFlag: cl.Properties.Props.SessionExpiryIntervalFlag,
+			ReceiveMaximum: cl.Properties.Props.ReceiveMaximum, MaximumPacketSize: cl.Properties.Props.MaximumPacketSize,
+		}}
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return s.b.PutState(context.Background(), keyClient+cl.ID, v)
+}
+
+func (h *hook) session(id string) *session {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	return h.s.sessions[id]
+}
+
+// OnDisconnect ends a session that does not outlive its connection.
+func (h *hook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
+	if !expire || cl.IsTakenOver() {
+		return
+	}
+	h.endSession(cl.ID)
+}
+
+// OnClientExpired ends a persistent session that stayed away too long.
+func (h *hook) OnClientExpired(cl *mochi.Client) {
+	h.endSession(cl.ID)
+	h.s.forgetStored(cl.ID)
+}
+
+func (h *hook) endSession(id string) {
+	h.s.mu.Lock()
+	sess := h.s.sessions[id]
+	delete(h.s.sessions, id)
+	h.s.mu.Unlock()
+	if sess != nil {
+		sess.close()
+	}
+}
+
+// OnPublish sends the message to the core before mochi acknowledges it.
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if strings.HasPrefix(pk.TopicName, "$") {
+		return pk, packets.CodeSuccessIgnore
+	}
+	sess := h.session(cl.ID)
+	if sess == nil {
+		return pk, packets.ErrUnspecifiedError
+	}
+	if err := h.send(sess.cs, pk); err != nil {
+		h.s.log.Warn("publish refused", "client", cl.ID, "topic", pk.TopicName, "err", err)
+		code := packets.ErrImplementationSpecificError
+		if errors.Is(err, core.ErrInvalidDestination) {
+			code = packets.ErrTopicNameInvalid
+		} else if errors.Is(err, core.ErrDestinationFull) {
+			code = packets.ErrQuotaExceeded
+		}
+		if cl.Properties.ProtocolVersion < 5 {
+			// 3.1.1 has no negative acknowledgement: closing the
+			// connection is how the publisher learns.
+			cl.Stop(code)
+			return pk, packets.ErrRejectPacket
+		}
+		return pk, code
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// send puts a PUBLISH (or a will) into the core, and a retained one into
+// the retained store as well.
+func (h *hook) send(cs *core.Session, pk packets.Packet) error {
+	if pk.FixedHeader.Retain {
+		if err := h.retain(pk); err != nil {
+			return err
+		}
+		if len(pk.Payload) == 0 {
+			return nil // clears the retained message; nothing to deliver
+		}
+	}
+	return cs.Send(context.Background(), "", message(pk))
+}
+
+func (h *hook) retain(pk packets.Packet) error {
+	ctx := context.Background()
+	key := keyRetained + pk.TopicName
+	if len(pk.Payload) == 0 {
+		if err := h.s.b.DeleteState(ctx, key); err != nil {
+			return err
+		}
+	} else {
+		v, err := json.Marshal(storedMessage(pk))
+		if err != nil {
+			return err
+		}
+		if err := h.s.b.PutState(ctx, key, v); err != nil {
+			return err
+		}
+	}
+	h.s.m.Topics.RetainMessage(pk.Copy(false))
+	return nil
+}
+
+func storedMessage(pk packets.Packet) storage.Message {
+	return storage.Message{T: "retained", ID: pk.TopicName, TopicName: pk.TopicName, Payload: pk.Payload,
+		FixedHeader: pk.FixedHeader, Origin: pk.Origin, Created: pk.Created,
+		Properties: storage.MessageProperties{ContentType: pk.Properties.ContentType, ResponseTopic: pk.Properties.ResponseTopic,
+			CorrelationData: pk.Properties.CorrelationData, User: pk.Properties.User, MessageExpiryInterval: pk.Properties.MessageExpiryInterval}}
+}
+
+// OnWill sends the will through the core; mochi's own copy goes where no
+// one listens.
+func (h *hook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
+	if sess := h.session(cl.ID); sess != nil && will.TopicName != internalTopic {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: will.Qos, Retain: will.Retain},
+			TopicName: will.TopicName, Payload: will.Payload, Origin: cl.ID}
+		pk.Properties.User = will.User
+		if err := h.send(sess.cs, pk); err != nil {
+			h.s.log.Warn("will not sent", "client", cl.ID, "topic", will.TopicName, "err", err)
+		}
+	}
+	will.TopicName, will.Retain = internalTopic, false
+	return will, nil
+}
+
+// OnSubscribe attaches each valid filter in the core before mochi answers
+// SUBACK, so nothing published after the SUBACK is missed.
+func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	sess := h.session(cl.ID)
+	if sess == nil {
+		return pk
+	}
+	for _, f := range pk.Filters {
+		if !mochi.IsValidFilter(f.Filter, false) || strings.HasPrefix(f.Filter, "$") && !strings.HasPrefix(f.Filter, "$share/") {
+			continue
+		}
+		if err := sess.subscribe(f.Filter, f.Qos, f.NoLocal); err != nil {
+			h.s.log.Warn("subscribe refused by the core", "client", cl.ID, "filter", f.Filter, "err", err)
+			continue
+		}
+		if sess.persistent && f.Qos > 0 {
+			sub := storage.Subscription{T: "subscription", ID: cl.ID + ":" + f.Filter, Client: cl.ID, Filter: f.Filter,
+				Qos: f.Qos, NoLocal: f.NoLocal, RetainAsPublished: f.RetainAsPublished, RetainHandling: f.RetainHandling, Identifier: f.Identifier}
+			v, _ := json.Marshal(sub)
+			if err := h.s.b.PutState(context.Background(), subKey(cl.ID, f.Filter), v); err != nil {
+				h.s.log.Error("subscription not stored", "client", cl.ID, "filter", f.Filter, "err", err)
+			}
+		}
+	}
+	return pk
+}
+
+func (h *hook) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {
+	if sess := h.session(cl.ID); sess != nil {
+		for _, f := range pk.Filters {
+			sess.unsubscribe(f.Filter, true)
+		}
+	}
+}
+
+// OnPacketRead sees the client's PUBACK and PUBREC before mochi does: they
+// acknowledge hamq's deliveries in the core.
+func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if t := pk.FixedHeader.Type; t == packets.Puback || t == packets.Pubrec {
+		if sess := h.session(cl.ID); sess != nil {
+			sess.acknowledged(pk.PacketID)
+		}
+	}
+	return pk, nil
+}
+
+// StoredClients gives mochi the persistent sessions kept in the store.
+func (h *hook) StoredClients() ([]storage.Client, error) {
+	var out []storage.Client
+	err := h.s.b.State(keyClient, func(_ string, v []byte) error {
+		var c storage.Client
+		if err := json.Unmarshal(v, &c); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+func (h *hook) StoredSubscriptions() ([]storage.Subscription, error) {
+	var out []storage.Subscription
+	err := h.s.b.State(keySub, func(_ string, v []byte) error {
+		var sub storage.Subscription
+		if err := json.Unmarshal(v, &sub); err != nil {
+			return err
+		}
+		out = append(out, sub)
+		return nil
+	})
+	return out, err
+}
+
+func (h *hook) StoredRetainedMessages() ([]storage.Message, error) {
+	var out []storage.Message
+	err := h.s.b.State(keyRetained, func(_ string, v []byte) error {
+		var m storage.Message
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}

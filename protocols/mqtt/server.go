@@ -1,0 +1,152 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/hamq/hamq/core"
+)
+
+// Options are an MQTT listener's limits.
+type Options struct {
+	MaxConnections int64  // beyond it CONNACK says server unavailable (3.1.1) or busy (5)
+	MaxPacketSize  uint32 // bytes; a larger packet ends the connection (5: reason "packet too large")
+	// MaxInflight bounds the QoS 1 and 2 messages on their way to one
+	// subscription, the core's prefetch for it.
+	MaxInflight int
+	// SessionExpiry caps how long a disconnected persistent session is
+	// kept, in seconds.
+	SessionExpiry uint32
+}
+
+// DefaultOptions mirror the STOMP listener's limits.
+func DefaultOptions() Options {
+	return Options{MaxConnections: 1000, MaxPacketSize: 100 << 20, MaxInflight: 1000, SessionExpiry: 7 * 24 * 3600}
+}
+
+// ErrServerClosed is what Serve returns after Shutdown or Close.
+var ErrServerClosed = errors.New("mqtt: server closed")
+
+// Server is the MQTT front-end. Each term as master gets a new one, since
+// a mochi server cannot be started twice.
+type Server struct {
+	b    *core.Broker
+	opts Options
+	log  *slog.Logger
+	m    *mochi.Server
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+
+	listenerSeq atomic.Uint64
+}
+
+// NewServer starts mochi with hamq's hook; its stored sessions and retained
+// messages come back from the core's state.
+func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) {
+	log = log.With("component", "mqtt")
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumClients = opts.MaxConnections
+	caps.MaximumPacketSize = opts.MaxPacketSize
+	caps.MaximumSessionExpiryInterval = opts.SessionExpiry
+	s := &Server{b: b, opts: opts, log: log, sessions: map[string]*session{}}
+	s.m = mochi.New(&mochi.Options{Capabilities: caps, Logger: log})
+	if err := s.m.AddHook(&hook{s: s}, nil); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	if err := s.m.Serve(); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	return s, nil
+}
+
+// Serve accepts MQTT connections on ln until Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	l := &listener{id: fmt.Sprintf("tcp-%d", s.listenerSeq.Add(1)), ln: ln, done: make(chan struct{})}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	if err := s.m.AddListener(l); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	s.m.Listeners.Serve(l.id, s.m.EstablishConnection)
+	<-l.done
+	return ErrServerClosed
+}
+
+// Shutdown disconnects every client (reason: server shutting down) and
+// ends the core sessions; persistent sessions stay in the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the listeners, disconnects the clients and ends the sessions.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.m.Close()
+	s.mu.Lock()
+	sessions := s.sessions
+	s.sessions = map[string]*session{}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.close()
+	}
+	return nil
+}
+
+// listener hands mochi the connections of a net.Listener the caller opened,
+// so that hamq decides where and when MQTT listens.
+type listener struct {
+	id   string
+	ln   net.Listener
+	once sync.Once
+	done chan struct{}
+}
+
+func (l *listener) Init(*slog.Logger) error { return nil }
+func (l *listener) ID() string              { return l.id }
+func (l *listener) Address() string         { return l.ln.Addr().String() }
+func (l *listener) Protocol() string        { return "tcp" }
+
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		go establish(l.id, c)
+	}
+}
+
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	l.once.Do(func() {
+		l.ln.Close()
+		closeClients(l.id)
+		close(l.done)
+	})
+}
