@@ -181,3 +181,24 @@ func (silent) Debug(string)            {}
 func (silent) Info(string)             {}
 func (silent) Warning(string)          {}
 func (silent) Error(string)            {}
+
+// subscribed waits until the broker's sessions hold n subscriptions in all:
+// a SUBSCRIBE has no answer unless it asks for a receipt, and a topic keeps
+// nothing for a subscriber that is not there yet.
+func (s *testServer) subscribed(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		total := 0
+		for _, c := range s.b.Connections() {
+			total += c.Subscriptions
+		}
+		if total >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d subscriptions after 5s", total, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

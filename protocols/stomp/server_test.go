@@ -102,6 +102,7 @@ func TestTopicEverySubscriberGetsEverything(t *testing.T) {
 		}
 		subs = append(subs, sub)
 	}
+	s.subscribed(t, 3)
 	p := s.dial(t)
 	for i := range 10 {
 		if err := p.Send("/topic/prices.eur", "", []byte(fmt.Sprint(i)), stomp.SendOpt.Receipt); err != nil {
@@ -125,6 +126,7 @@ func TestDurableSubscriberGetsWhatItMissed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.subscribed(t, 1)
 	p := s.dial(t)
 	p.Send("/topic/events", "", []byte("while online"), persistent, stomp.SendOpt.Receipt)
 	c.Ack(read(t, sub))
