@@ -2,24 +2,86 @@
 // materialised state (keys chosen by the core) and an ordered log of the
 // changes that produced it, for the HA layer to replicate.
 //
-// Every group commit is one record: the ops of all submissions gathered by
-// the single committer goroutine, written in submission order together with
-// the record itself and the log end, in one synced LevelDB batch. Positions
-// are strictly increasing indexes tagged with the epoch in force.
+// It imports nothing of hamq; core and ha import it.
 //
-// Keys beginning with 0x00 are the store's own and never the core's:
+// # Group commit
 //
-//	\x00log/<index:8>   a record: epoch, index, ops, and the undo image
-//	\x00meta/end        epoch and index of the last record
-//	\x00meta/epoch      the current epoch (fencing: never goes back)
-//	\x00meta/trim       the first index still kept in the log
+// Submit queues a submission on a bounded channel (Options.QueueLen) and
+// returns a Commit. One committer goroutine takes everything queued at that
+// instant (up to Options.MaxGroupOps / MaxGroupBytes), and writes it as one
+// record: one leveldb.Batch holding every op of the group in submission
+// order, the log entry and the new log end, written with Sync. While that
+// fsync runs the next submissions pile up and share the next one; before
+// gathering, the committer yields once so that writers just woken by the
+// previous group can resubmit and join (with 8 waiting writers this about
+// doubles the ops per fsync). LevelDB's
+// own write merging is not used for this: it merges concurrent writes in no
+// defined order, and positions must follow submission order.
+//
+// # Key layout
+//
+// Keys starting with 0x00 are reserved to the store (a record writing one
+// is refused); the core's keys start with printable characters, and Scan
+// and snapshots never show reserved ones:
+//
+//	\x00log/<index: 8 bytes big endian>  a log entry
+//	\x00meta/end        the last record: epoch, index, log bytes (8 bytes each)
+//	\x00meta/base       the last record trimmed away, same encoding
+//	\x00meta/epoch      the fenced epoch (8 bytes); never goes back
 //	\x00meta/restoring  present while a snapshot restore is under way
 //
-// A record carries the prior value (or absence) of every key it touched, so
-// Truncate can drop a suffix and restore the state exactly, as a rejoining
-// old master must. Capturing it costs one Get per op, served mostly by the
-// memtable and the bloom filter; the log is trimmed to Options.Retain
-// records, so the space is bounded.
+// # Records
 //
-// This package imports nothing of hamq; core and ha import it.
+// A record is (epoch, index, ops). Record.Encode is its wire form: uvarint
+// epoch, uvarint index, uvarint op count, then per op a flag byte (0 put,
+// 1 delete), the uvarint-length-prefixed key and, for a put, value. A log
+// entry is the size of the log in bytes through this record (8 bytes big
+// endian), the encoded record, then its undo image in the same op encoding.
+// Indexes start at 1 and increase by one; the epoch is the store's at
+// write time (SetEpoch; raised by Apply).
+//
+// # Trimming
+//
+// The log keeps Options.RetainRecords records and RetainBytes bytes (100,000
+// and 64 MiB by default). The committer deletes the oldest records in the
+// same batch that writes a new one, at most 8 per group, reading each only
+// to learn its epoch and cumulative size, which become the base. The
+// cumulative size stored in each entry is what lets the committer bound the
+// log's bytes without reading the records it keeps.
+//
+// # Truncate
+//
+// Each log entry carries an undo image: for every key its record touches,
+// the value before (a put) or its absence (a delete), read by the committer
+// from the live database under the write lock, which is exactly the state
+// before the record. Truncate applies the images of the dropped records,
+// newest first, in one synced batch with the new end, so the state is
+// exactly what it was at the kept end, as a rejoining old master needs for
+// a suffix the new master never had. The cost is one Get per op, mostly a
+// bloom-filter miss for new keys (new messages) or a memtable hit for keys
+// written recently (acks of recent messages, counters), and log space for
+// the images, bounded by the retention. Keeping undo images only after a
+// "confirmed" marker would save that, but needs the HA layer to feed back
+// confirmations and makes the same store code behave differently in
+// standalone and replicated mode; truncation then also works after any
+// restart, with no coordination. The undo image is local: Apply recomputes
+// it and ReadFrom never ships it.
+//
+// # Replication seam
+//
+// End, SetEpoch, ReadFrom, Apply, Snapshot, Restore, Truncate and an
+// optional Confirmer: with one set, each record goes to Confirm after its
+// local fsync, in order, from a goroutine of its own so the committer
+// writes the next group meanwhile, and Commit.Wait returns once both are
+// done. Confirm gets a context that Close cancels; it must return in
+// bounded time, since past 1024 records awaiting it the committer waits.
+//
+// # Failures
+//
+// A failed write fails every commit of its group and puts the store in a
+// failed state (ErrFailed, logged) that refuses all writes until it is
+// reopened: LevelDB may hold part of what failed, and reopening replays its
+// journal to a consistent state. A restore broken off leaves the restoring
+// mark: the store then refuses writes (ErrRestoreInterrupted), across
+// restarts, until a restore completes.
 package store

@@ -21,12 +21,11 @@ func (p Position) Less(q Position) bool {
 	return p.Epoch < q.Epoch || p.Epoch == q.Epoch && p.Index < q.Index
 }
 
-// Record is one group commit as the log keeps it and the HA layer ships it.
+// Record is one group commit as the log keeps it and the HA layer ships it:
+// replication needs nothing else to reproduce the state.
 type Record struct {
 	Epoch, Index uint64
 	Ops          []Op
-	// Undo restores what Ops changed: per key, its prior value or a delete.
-	Undo []Op
 }
 
 var errCorrupt = errors.New("store: corrupt record")
@@ -51,17 +50,25 @@ func appendOps(b []byte, ops []Op) []byte {
 	return b
 }
 
-// Encode gives the record as bytes, for the log and the wire.
-func (r Record) Encode() []byte {
-	n := 32
-	for _, op := range r.Ops {
-		n += len(op.Key) + len(op.Value) + 12
+func opsSize(ops []Op) int {
+	n := 0
+	for _, op := range ops {
+		n += len(op.Key) + len(op.Value) + 11
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// Encode gives the record as bytes for the wire: uvarint epoch, uvarint
+// index, uvarint op count, then per op a flag byte (1 delete, 0 put), the
+// uvarint-prefixed key and, for a put, the uvarint-prefixed value.
+func (r Record) Encode() []byte {
+	return r.appendTo(make([]byte, 0, 20+opsSize(r.Ops)))
+}
+
+func (r Record) appendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = binary.AppendUvarint(b, r.Index)
-	b = appendOps(b, r.Ops)
-	return appendOps(b, r.Undo)
+	return appendOps(b, r.Ops)
 }
 
 type reader struct {
@@ -82,6 +89,7 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
+// bytes copies, so that decoded records never alias LevelDB's buffers.
 func (r *reader) bytes() []byte {
 	n := r.uvarint()
 	if r.err != nil || n > uint64(len(r.b)) {
@@ -101,7 +109,7 @@ func (r *reader) ops() []Op {
 	}
 	ops := make([]Op, 0, n)
 	for range n {
-		if len(r.b) == 0 {
+		if len(r.b) == 0 || r.b[0] > 1 {
 			r.err = errCorrupt
 			return nil
 		}
@@ -116,12 +124,16 @@ func (r *reader) ops() []Op {
 	return ops
 }
 
+func (r *reader) record() Record {
+	rec := Record{Epoch: r.uvarint(), Index: r.uvarint()}
+	rec.Ops = r.ops()
+	return rec
+}
+
 // DecodeRecord reads what Encode wrote.
 func DecodeRecord(b []byte) (Record, error) {
 	r := reader{b: b}
-	rec := Record{Epoch: r.uvarint(), Index: r.uvarint()}
-	rec.Ops = r.ops()
-	rec.Undo = r.ops()
+	rec := r.record()
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errCorrupt
 	}
@@ -132,25 +144,72 @@ var (
 	logPrefix = []byte("\x00log/")
 	keyEnd    = []byte("\x00meta/end")
 	keyEpoch  = []byte("\x00meta/epoch")
-	keyTrim   = []byte("\x00meta/trim")
+	keyBase   = []byte("\x00meta/base")
 	// keyRestoring marks a Restore under way: a store holding it is half
 	// replaced and must be restored again, never served.
 	keyRestoring = []byte("\x00meta/restoring")
+	// firstDataKey is where the core's keys begin: everything below is the
+	// store's own, so whole-state iterations start here.
+	firstDataKey = []byte{1}
 )
+
+func reserved(key []byte) bool { return len(key) > 0 && key[0] == 0 }
 
 func logKey(index uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), logPrefix...), index)
 }
 
-func encodePosition(p Position) []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, p.Epoch), p.Index)
+// mark is a place in the log with the log's size in bytes up to and
+// including that record, which lets the committer trim by size without
+// reading what it keeps.
+type mark struct {
+	Position
+	bytes uint64
 }
 
-func decodePosition(b []byte) (Position, error) {
-	if len(b) != 16 {
-		return Position{}, errCorrupt
+func (m mark) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, m.Epoch)
+	b = binary.BigEndian.AppendUint64(b, m.Index)
+	return binary.BigEndian.AppendUint64(b, m.bytes)
+}
+
+func decodeMark(b []byte) (mark, error) {
+	if len(b) != 24 {
+		return mark{}, errCorrupt
 	}
-	return Position{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])}, nil
+	return mark{Position{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])}, binary.BigEndian.Uint64(b[16:])}, nil
 }
 
-func reserved(key []byte) bool { return len(key) > 0 && key[0] == 0 }
+// A log entry is the log's size in bytes through this record (8 bytes, big
+// endian), the encoded record, then its undo image: per key the record
+// touched, the value before it (a put) or its absence (a delete). The undo
+// image is local to each store and never shipped.
+func encodeLogEntry(logBytes uint64, rec Record, undo []Op) []byte {
+	b := make([]byte, 0, 30+opsSize(rec.Ops)+opsSize(undo))
+	b = binary.BigEndian.AppendUint64(b, logBytes)
+	return appendOps(rec.appendTo(b), undo)
+}
+
+func decodeLogEntry(v []byte) (logBytes uint64, rec Record, undo []Op, err error) {
+	if len(v) < 8 {
+		return 0, Record{}, nil, errCorrupt
+	}
+	r := reader{b: v[8:]}
+	rec = r.record()
+	undo = r.ops()
+	if r.err == nil && len(r.b) != 0 {
+		r.err = errCorrupt
+	}
+	return binary.BigEndian.Uint64(v), rec, undo, r.err
+}
+
+// decodeLogHead reads a log entry's position and size only, without
+// copying its ops.
+func decodeLogHead(v []byte) (mark, error) {
+	if len(v) < 8 {
+		return mark{}, errCorrupt
+	}
+	r := reader{b: v[8:]}
+	m := mark{Position{r.uvarint(), r.uvarint()}, binary.BigEndian.Uint64(v)}
+	return m, r.err
+}

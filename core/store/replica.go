@@ -16,7 +16,15 @@ import (
 func (s *Store) End() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.end
+	return s.end.Position
+}
+
+// Base is the last record trimmed away (or the position a snapshot was
+// restored at): ReadFrom and Truncate reach back to Base().Index, no further.
+func (s *Store) Base() Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.base.Position
 }
 
 // Epoch is the epoch new records carry.
@@ -31,11 +39,14 @@ func (s *Store) Epoch() uint64 {
 func (s *Store) SetEpoch(epoch uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failed != nil {
+		return s.failed
+	}
 	if epoch < s.epoch {
 		return fmt.Errorf("store: epoch %d is older than the current %d", epoch, s.epoch)
 	}
 	if err := s.db.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch), &opt.WriteOptions{Sync: true}); err != nil {
-		return s.fail(err)
+		return s.fail(fmt.Errorf("set epoch %d: %w", epoch, err))
 	}
 	s.epoch = epoch
 	return nil
@@ -45,28 +56,39 @@ func (s *Store) SetEpoch(epoch uint64) error {
 // end at the time of the call. ErrTrimmed means a snapshot is needed.
 func (s *Store) ReadFrom(after uint64, fn func(Record) error) error {
 	s.mu.Lock()
-	trim, end := s.trim, s.end.Index
+	base, end := s.base.Index, s.end.Index
 	s.mu.Unlock()
-	if after+1 < trim {
-		return fmt.Errorf("%w: asked from %d, log starts at %d", ErrTrimmed, after+1, trim)
+	if after >= end {
+		return nil
 	}
+	if after < base {
+		return fmt.Errorf("%w: asked from %d, log starts at %d", ErrTrimmed, after+1, base+1)
+	}
+	// The iterator reads a consistent view, so records trimmed meanwhile
+	// show as a gap, never as a torn read.
 	it := s.db.NewIterator(&util.Range{Start: logKey(after + 1), Limit: logKey(end + 1)}, nil)
 	defer it.Release()
 	next := after + 1
 	for it.Next() {
-		rec, err := DecodeRecord(it.Value())
+		_, rec, _, err := decodeLogEntry(it.Value())
 		if err != nil {
-			return err
+			return fmt.Errorf("store: read record %d: %w", next, err)
 		}
 		if rec.Index != next {
-			return fmt.Errorf("%w: record %d is missing", ErrTrimmed, next)
+			return fmt.Errorf("%w: record %d is gone", ErrTrimmed, next)
 		}
 		if err := fn(rec); err != nil {
 			return err
 		}
 		next++
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("store: read records: %w", err)
+	}
+	if next != end+1 {
+		return fmt.Errorf("%w: record %d is gone", ErrTrimmed, next)
+	}
+	return nil
 }
 
 // Apply writes a record received from the master: its data, its log entry
@@ -78,19 +100,18 @@ func (s *Store) Apply(rec Record) error {
 	if rec.Index != s.end.Index+1 {
 		return fmt.Errorf("store: record %d does not follow the end %d", rec.Index, s.end.Index)
 	}
-	if rec.Epoch < s.epoch || rec.Epoch < s.end.Epoch {
+	if rec.Epoch < s.epoch {
 		return fmt.Errorf("store: record %d of epoch %d is older than epoch %d", rec.Index, rec.Epoch, s.epoch)
 	}
-	rec.Undo = nil // recomputed against this store's own state
-	if _, err := s.write(rec); err != nil {
-		return err
+	if err := checkKeys(rec.Ops); err != nil {
+		return fmt.Errorf("store: record %d: %w", rec.Index, err)
 	}
-	s.epoch = max(s.epoch, rec.Epoch)
-	return nil
+	return s.write(rec)
 }
 
 // Truncate drops the records after index after, restoring the state they
-// changed, as a rejoining node must for a suffix the master never had.
+// changed from their undo images, as a rejoining node must for a suffix
+// the master never had.
 func (s *Store) Truncate(after uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,20 +121,27 @@ func (s *Store) Truncate(after uint64) error {
 	if after >= s.end.Index {
 		return nil
 	}
-	if after+1 < s.trim {
-		return fmt.Errorf("%w: cannot truncate to %d, log starts at %d", ErrTrimmed, after, s.trim)
+	if after < s.base.Index {
+		return fmt.Errorf("%w: cannot truncate to %d, log starts at %d", ErrTrimmed, after, s.base.Index+1)
 	}
 	var b leveldb.Batch
-	for i := s.end.Index; i > after; i-- {
+	end := s.base
+	// Newest first: where records touched the same key, the oldest undo
+	// image is put last in the batch and wins.
+	for i := s.end.Index; i >= after && i > s.base.Index; i-- {
 		v, err := s.db.Get(logKey(i), nil)
 		if err != nil {
 			return fmt.Errorf("store: truncate: record %d: %w", i, err)
 		}
-		rec, err := DecodeRecord(v)
+		logBytes, rec, undo, err := decodeLogEntry(v)
 		if err != nil {
-			return err
+			return fmt.Errorf("store: truncate: record %d: %w", i, err)
 		}
-		for _, op := range rec.Undo {
+		if i == after {
+			end = mark{Position{rec.Epoch, rec.Index}, logBytes}
+			break
+		}
+		for _, op := range undo {
 			if op.Delete {
 				b.Delete(op.Key)
 			} else {
@@ -122,21 +150,9 @@ func (s *Store) Truncate(after uint64) error {
 		}
 		b.Delete(logKey(i))
 	}
-	end := Position{}
-	if after > 0 {
-		v, err := s.db.Get(logKey(after), nil)
-		if err != nil {
-			return fmt.Errorf("store: truncate: record %d: %w", after, err)
-		}
-		rec, err := DecodeRecord(v)
-		if err != nil {
-			return err
-		}
-		end = Position{rec.Epoch, rec.Index}
-	}
-	b.Put(keyEnd, encodePosition(end))
+	b.Put(keyEnd, end.encode())
 	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
-		return s.fail(err)
+		return s.fail(fmt.Errorf("truncate to %d: %w", after, err))
 	}
 	s.log.Info("truncated the log", "from", s.end.Index, "to", after)
 	s.end = end
@@ -158,47 +174,59 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
-	return &Snapshot{Position: s.end, snap: snap}, nil
+	return &Snapshot{Position: s.end.Position, snap: snap}, nil
 }
 
-// Each calls fn for every key of the state (not the log), in key order.
+// Each calls fn for every key of the state (not the log), in key order;
+// key and value are valid only during the call.
 func (sn *Snapshot) Each(fn func(key, value []byte) error) error {
-	return eachState(sn.snap.NewIterator(nil, nil), fn)
+	return eachState(sn.snap.NewIterator(&util.Range{Start: firstDataKey}, nil), fn)
 }
 
 // Release lets the snapshot's files go.
 func (sn *Snapshot) Release() { sn.snap.Release() }
 
+// restoreChunk bounds the batches of a restore, which need no atomicity
+// of their own: the restoring mark covers them all.
+const restoreChunk = 4 << 20
+
 // Restore replaces the whole state and log by a snapshot taken at pos,
-// streamed by next until it reports ok false.
+// streamed by next until it reports ok false. Until it succeeds, the store
+// refuses writes, across restarts too.
 func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, err error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failed != nil {
+	if s.failed != nil && s.failed != ErrRestoreInterrupted {
 		return s.failed
 	}
-	// A crash part way must not leave a store that looks whole.
 	if err := s.db.Put(keyRestoring, []byte{1}, &opt.WriteOptions{Sync: true}); err != nil {
-		return s.fail(err)
+		return s.fail(fmt.Errorf("restore: %w", err))
+	}
+	s.failed = ErrRestoreInterrupted
+	var b leveldb.Batch
+	flush := func(sync bool) error {
+		if err := s.db.Write(&b, &opt.WriteOptions{Sync: sync}); err != nil {
+			return s.fail(fmt.Errorf("restore: %w", err))
+		}
+		b.Reset()
+		return nil
 	}
 	it := s.db.NewIterator(nil, nil)
-	var b leveldb.Batch
 	for it.Next() {
 		if string(it.Key()) == string(keyRestoring) {
 			continue
 		}
-		b.Delete(append([]byte(nil), it.Key()...))
-		if b.Len() >= 10_000 {
-			if err := s.db.Write(&b, nil); err != nil {
+		b.Delete(it.Key()) // Delete copies the key
+		if len(b.Dump()) >= restoreChunk {
+			if err := flush(false); err != nil {
 				it.Release()
-				return s.fail(err)
+				return err
 			}
-			b.Reset()
 		}
 	}
 	it.Release()
 	if err := it.Error(); err != nil {
-		return err
+		return fmt.Errorf("store: restore: clear: %w", err)
 	}
 	for {
 		k, v, ok, err := next()
@@ -212,22 +240,22 @@ func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, e
 			return fmt.Errorf("store: restore: snapshot holds a reserved key %q", k)
 		}
 		b.Put(k, v)
-		if b.Len() >= 10_000 {
-			if err := s.db.Write(&b, nil); err != nil {
-				return s.fail(err)
+		if len(b.Dump()) >= restoreChunk {
+			if err := flush(false); err != nil {
+				return err
 			}
-			b.Reset()
 		}
 	}
-	trim := pos.Index + 1
-	b.Put(keyEnd, encodePosition(pos))
-	b.Put(keyTrim, binary.BigEndian.AppendUint64(nil, trim))
+	at := mark{Position: pos}
 	epoch := max(s.epoch, pos.Epoch)
+	b.Put(keyEnd, at.encode())
+	b.Put(keyBase, at.encode())
 	b.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch))
 	b.Delete(keyRestoring)
-	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
-		return s.fail(err)
+	if err := flush(true); err != nil {
+		return err
 	}
-	s.end, s.trim, s.epoch = pos, trim, epoch
+	s.end, s.base, s.epoch, s.failed = at, at, epoch, nil
+	s.log.Info("restored a snapshot", "epoch", pos.Epoch, "index", pos.Index)
 	return nil
 }

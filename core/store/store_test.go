@@ -1,20 +1,16 @@
 package store
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
+	"runtime"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -113,233 +109,110 @@ func TestSubmitOrderLastWins(t *testing.T) {
 		t.Fatalf("counter %s, want %d", got, n)
 	}
 }
-
-// TestCrashKeepsConfirmed runs a child that writes and reports each
-// confirmed commit, kills it with SIGKILL mid-stream and checks that every
-// confirmed key is there after reopening.
-func TestCrashKeepsConfirmed(t *testing.T) {
-	if dir := os.Getenv("STORE_CRASH_CHILD"); dir != "" {
-		crashChild(dir)
-		return
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKeepsConfirmed$")
-	cmd.Env = append(os.Environ(), "STORE_CRASH_CHILD="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	confirmed := map[string]bool{}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if k, ok := strings.CutPrefix(sc.Text(), "confirmed "); ok {
-			confirmed[k] = true
-		}
-		if len(confirmed) == 2000 {
-			break
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	if len(confirmed) < 2000 {
-		t.Fatalf("child confirmed only %d", len(confirmed))
-	}
-	s := open(t, dir, Options{})
+func TestScanAndGet(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
 	defer s.Close()
-	got := state(t, s)
-	for k := range confirmed {
-		if got[k] != "v" {
-			t.Fatalf("confirmed key %s lost after kill -9 (%d keys survived)", k, len(got))
-		}
-	}
-	t.Logf("%d confirmed, %d present after kill -9", len(confirmed), len(got))
-}
-
-func crashChild(dir string) {
-	s, err := Open(dir, Options{}, quiet)
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	out := make(chan string, 1024)
-	for w := range 16 {
-		go func() {
-			for i := 0; ; i++ {
-				k := fmt.Sprintf("k%02d-%06d", w, i)
-				if s.Submit([]Op{put(k, "v")}).Wait(context.Background()) == nil {
-					out <- k
-				}
-			}
-		}()
-	}
-	for k := range out {
-		fmt.Println("confirmed", k)
-	}
-}
-
-func TestReplicateApplyTruncate(t *testing.T) {
-	master := open(t, t.TempDir(), Options{})
-	defer master.Close()
-	slave := open(t, t.TempDir(), Options{})
-	defer slave.Close()
-	if err := master.SetEpoch(3); err != nil {
+	commit(t, s, put("q/a/1", "x"), put("q/a/2", "y"), put("q/b/1", "z"), put("t/a", "w"))
+	var keys []string
+	if err := s.Scan([]byte("q/a/"), func(k, v []byte) error { keys = append(keys, string(k)+"="+string(v)); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	commit(t, master, put("a", "1"), put("b", "1"))
-	commit(t, master, put("a", "2"), Op{Key: []byte("b"), Delete: true})
-	ship := func(after uint64) {
-		err := master.ReadFrom(after, func(r Record) error {
-			r2, err := DecodeRecord(r.Encode())
-			if err != nil {
-				return err
-			}
-			return slave.Apply(r2)
-		})
-		if err != nil {
+	if fmt.Sprint(keys) != "[q/a/1=x q/a/2=y]" {
+		t.Fatalf("scan of q/a/: %v", keys)
+	}
+	if len(state(t, s)) != 4 {
+		t.Fatalf("full scan shows the store's own keys: %v", state(t, s))
+	}
+	if err := s.Submit([]Op{put("\x00meta/end", "x")}).Wait(context.Background()); err == nil {
+		t.Fatal("wrote a reserved key")
+	}
+	stop := errors.New("stop")
+	if err := s.Scan(nil, func(k, v []byte) error { return stop }); err != stop {
+		t.Fatalf("scan did not return fn's error: %v", err)
+	}
+	if v, ok, err := s.Get([]byte("t/a")); err != nil || !ok || string(v) != "w" {
+		t.Fatalf("get t/a: %q %v %v", v, ok, err)
+	}
+	if _, ok, err := s.Get([]byte("nope")); err != nil || ok {
+		t.Fatalf("get of a missing key: %v %v", ok, err)
+	}
+}
+
+func TestCloseEndsGoroutinesAndRefuses(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := open(t, t.TempDir(), Options{})
+	s.SetConfirmer(&gateConfirmer{seen: make(chan uint64, 10), release: make(chan struct{})})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Submit([]Op{put("a", "1")}).Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("submit after close: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second close: %v", err)
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestRecordEncoding(t *testing.T) {
+	good := Record{Epoch: 7, Index: 1 << 40, Ops: []Op{put("k", "v"), {Key: []byte("d"), Delete: true}, put("e", "")}}
+	enc := good.Encode()
+	got, err := DecodeRecord(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(good) {
+		t.Fatalf("round trip: %v, want %v", got, good)
+	}
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", nil},
+		{"truncated", enc[:len(enc)-1]},
+		{"trailing byte", append(bytes.Clone(enc), 0)},
+		{"bad op flag", bytes.Replace(bytes.Clone(enc), []byte{0, 1, 'k'}, []byte{2, 1, 'k'}, 1)},
+		{"huge count", []byte{1, 1, 0xff, 0xff, 0x03}},
+	}
+	for _, tc := range tests {
+		if _, err := DecodeRecord(tc.b); !errors.Is(err, errCorrupt) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// Groups respect their bound and keep submission order across records.
+func TestGroupBoundAndOrder(t *testing.T) {
+	s := open(t, t.TempDir(), Options{MaxGroupOps: 3})
+	defer s.Close()
+	var commits []*Commit
+	for i := range 50 {
+		commits = append(commits, s.Submit([]Op{put(fmt.Sprintf("k%02d", i), "v")}))
+	}
+	for _, c := range commits {
+		if err := c.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ship(0)
-	if fmt.Sprint(state(t, slave)) != "map[a:2]" || slave.End() != (Position{3, 2}) {
-		t.Fatalf("slave %v at %v", state(t, slave), slave.End())
-	}
-	before := fmt.Sprint(state(t, slave))
-	commit(t, master, put("c", "1"), put("a", "3"))
-	commit(t, master, Op{Key: []byte("a"), Delete: true})
-	ship(2)
-	if fmt.Sprint(state(t, slave)) != "map[c:1]" {
-		t.Fatalf("slave %v", state(t, slave))
-	}
-	if err := slave.Truncate(2); err != nil {
-		t.Fatal(err)
-	}
-	if got := fmt.Sprint(state(t, slave)); got != before || slave.End() != (Position{3, 2}) {
-		t.Fatalf("after truncate %s at %v, want %s", got, slave.End(), before)
-	}
-	if err := slave.Apply(Record{Epoch: 2, Index: 3}); err == nil {
-		t.Fatal("applied a record of an older epoch")
-	}
-	if err := slave.Apply(Record{Epoch: 3, Index: 9}); err == nil {
-		t.Fatal("applied a record out of sequence")
-	}
-	if err := slave.SetEpoch(1); err == nil {
-		t.Fatal("lowered the epoch")
-	}
-}
-
-func TestSnapshotRestoreAndTrim(t *testing.T) {
-	master := open(t, t.TempDir(), Options{Retain: 5})
-	defer master.Close()
-	for i := range 20 {
-		commit(t, master, put(fmt.Sprint("k", i%7), fmt.Sprint(i)))
-	}
-	if err := master.ReadFrom(0, func(Record) error { return nil }); !errors.Is(err, ErrTrimmed) {
-		t.Fatalf("read from a trimmed start: %v", err)
-	}
-	n := 0
-	if err := master.ReadFrom(15, func(Record) error { n++; return nil }); err != nil || n != 5 {
-		t.Fatalf("tail: %d records, %v", n, err)
-	}
-	snap, err := master.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kv [][2][]byte
-	if err := snap.Each(func(k, v []byte) error {
-		kv = append(kv, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	pos := snap.Position
-	snap.Release()
-	dir := t.TempDir()
-	slave := open(t, dir, Options{})
-	commit(t, slave, put("stale", "x"))
-	i := 0
-	err = slave.Restore(pos, func() ([]byte, []byte, bool, error) {
-		if i == len(kv) {
-			return nil, nil, false, nil
+	var keys []string
+	err := s.ReadFrom(0, func(r Record) error {
+		if len(r.Ops) > 3 {
+			return fmt.Errorf("record %d holds %d ops", r.Index, len(r.Ops))
 		}
-		i++
-		return kv[i-1][0], kv[i-1][1], true, nil
+		for _, op := range r.Ops {
+			keys = append(keys, string(op.Key))
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(state(t, slave)) != fmt.Sprint(state(t, master)) || slave.End() != master.End() {
-		t.Fatalf("restored %v at %v, master %v at %v", state(t, slave), slave.End(), state(t, master), master.End())
+	for i, k := range keys {
+		if k != fmt.Sprintf("k%02d", i) {
+			t.Fatalf("op %d of the log is %s", i, k)
+		}
 	}
-	slave.Close()
-	slave = open(t, dir, Options{})
-	defer slave.Close()
-	if p := commit(t, slave, put("next", "1")); p.Index != pos.Index+1 {
-		t.Fatalf("next record at %v after restore at %v", p, pos)
-	}
-}
-
-type slowConfirmer struct{ seen chan uint64 }
-
-func (c slowConfirmer) Confirm(ctx context.Context, r Record) error {
-	c.seen <- r.Index
-	time.Sleep(10 * time.Millisecond)
-	if r.Index == 3 {
-		return errors.New("no quorum")
-	}
-	return nil
-}
-
-func TestConfirmerGatesCommits(t *testing.T) {
-	s := open(t, t.TempDir(), Options{})
-	defer s.Close()
-	cf := slowConfirmer{seen: make(chan uint64, 10)}
-	s.SetConfirmer(cf)
-	commit(t, s, put("a", "1"))
-	commit(t, s, put("b", "1"))
-	if err := s.Submit([]Op{put("c", "1")}).Wait(context.Background()); err == nil || err.Error() != "no quorum" {
-		t.Fatalf("commit the confirmer refused: %v", err)
-	}
-	s.SetConfirmer(nil)
-	commit(t, s, put("d", "1"))
-	if got := []uint64{<-cf.seen, <-cf.seen, <-cf.seen}; fmt.Sprint(got) != "[1 2 3]" {
-		t.Fatalf("confirmed %v", got)
-	}
-}
-
-func TestClosedRefuses(t *testing.T) {
-	s := open(t, t.TempDir(), Options{})
-	s.Close()
-	if err := s.Submit([]Op{put("a", "1")}).Wait(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("submit after close: %v", err)
-	}
-}
-
-func BenchmarkGroupCommit(b *testing.B) {
-	for _, writers := range []int{1, 8, 64} {
-		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) {
-			s := open(b, b.TempDir(), Options{})
-			defer s.Close()
-			value := make([]byte, 1024)
-			var wg sync.WaitGroup
-			per := b.N/writers + 1
-			b.ResetTimer()
-			start := time.Now()
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range per {
-						s.Submit([]Op{{Key: fmt.Appendf(nil, "k%d-%d", w, i), Value: value}}).Wait(context.Background())
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(per*writers)/time.Since(start).Seconds(), "commits/s")
-		})
+	if len(keys) != 50 {
+		t.Fatalf("%d ops in the log, want 50", len(keys))
 	}
 }

@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+)
+
+// maxTrimPerGroup bounds the reads one group commit spends on trimming;
+// trimming more than one record per group still catches up with the
+// one record each group adds.
+const maxTrimPerGroup = 8
+
+// Commit is a submission on its way to the disk.
+type Commit struct {
+	ops  []Op
+	done chan struct{}
+	err  error
+	pos  Position
+}
+
+// Wait returns once the commit is durable (and confirmed, when a Confirmer
+// is set), or with the error that stopped it, or ctx's.
+func (c *Commit) Wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Position is where the commit landed in the log; valid once Wait has
+// returned nil.
+func (c *Commit) Position() Position { return c.pos }
+
+func (c *Commit) finish(pos Position, err error) {
+	c.pos, c.err = pos, err
+	close(c.done)
+}
+
+// Submit queues ops to be written atomically, after everything submitted
+// before, as part of one log record. It blocks only while the commit queue
+// is full. The store keeps ops until written: callers must not change them.
+func (s *Store) Submit(ops []Op) *Commit {
+	c := &Commit{ops: ops, done: make(chan struct{})}
+	if err := checkKeys(ops); err != nil {
+		c.finish(Position{}, err)
+		return c
+	}
+	s.submitMu.RLock()
+	defer s.submitMu.RUnlock()
+	if s.closed {
+		c.finish(Position{}, ErrClosed)
+		return c
+	}
+	s.queue <- c
+	return c
+}
+
+// checkKeys refuses keys in the store's own range, which would corrupt its
+// log and metadata.
+func checkKeys(ops []Op) error {
+	for _, op := range ops {
+		if reserved(op.Key) {
+			return fmt.Errorf("store: key %q is in the store's reserved range", op.Key)
+		}
+	}
+	return nil
+}
+
+// commitLoop is the single committer: it gathers what is queued into one
+// batch, one record and one fsync. It ends when Close closes the queue,
+// after writing everything in it.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for first := range s.queue {
+		// Writers woken by the previous group are resubmitting: a yield
+		// lets them join this group rather than wait for the next fsync.
+		runtime.Gosched()
+		group := []*Commit{first}
+		n, size := len(first.ops), opsSize(first.ops)
+	gather:
+		for n < s.opts.MaxGroupOps && size < s.opts.MaxGroupBytes {
+			select {
+			case c, ok := <-s.queue:
+				if !ok {
+					break gather
+				}
+				group = append(group, c)
+				n, size = n+len(c.ops), size+opsSize(c.ops)
+			default:
+				break gather
+			}
+		}
+		ops := make([]Op, 0, n)
+		for _, c := range group {
+			ops = append(ops, c.ops...)
+		}
+		s.mu.Lock()
+		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
+		err := s.write(rec)
+		s.mu.Unlock()
+		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group}) {
+			continue
+		}
+		for _, c := range group {
+			c.finish(Position{rec.Epoch, rec.Index}, err)
+		}
+	}
+}
+
+// write applies a record locally: data, log entry (with the undo image),
+// log end and any trimming in one synced batch. s.mu is held.
+func (s *Store) write(rec Record) error {
+	if s.failed != nil {
+		return s.failed
+	}
+	undo, err := s.undoFor(rec.Ops)
+	if err != nil {
+		return s.fail(fmt.Errorf("read undo image: %w", err))
+	}
+	var b leveldb.Batch
+	for _, op := range rec.Ops {
+		if op.Delete {
+			b.Delete(op.Key)
+		} else {
+			b.Put(op.Key, op.Value)
+		}
+	}
+	entry := encodeLogEntry(0, rec, undo)
+	end := mark{Position{rec.Epoch, rec.Index}, s.end.bytes + uint64(len(entry))}
+	binary.BigEndian.PutUint64(entry, end.bytes)
+	b.Put(logKey(rec.Index), entry)
+	b.Put(keyEnd, end.encode())
+	if rec.Epoch > s.epoch {
+		// A record from a newer master fences this store as SetEpoch does;
+		// kept apart from the log end, which Truncate may lower.
+		b.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, rec.Epoch))
+	}
+	base, err := s.trim(&b, end)
+	if err != nil {
+		return s.fail(fmt.Errorf("trim the log: %w", err))
+	}
+	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+		return s.fail(fmt.Errorf("write record %d: %w", rec.Index, err))
+	}
+	s.end, s.base, s.epoch = end, base, max(s.epoch, rec.Epoch)
+	return nil
+}
+
+// trim adds to b the deletion of the oldest records while the log, ending
+// at end, is over its retention; it returns the new base.
+func (s *Store) trim(b *leveldb.Batch, end mark) (mark, error) {
+	base := s.base
+	for range maxTrimPerGroup {
+		over := end.Index-base.Index > s.opts.RetainRecords || end.bytes-base.bytes > s.opts.RetainBytes
+		if !over || base.Index+1 >= end.Index {
+			break
+		}
+		key := logKey(base.Index + 1)
+		v, err := s.db.Get(key, nil)
+		if err != nil {
+			return base, fmt.Errorf("record %d: %w", base.Index+1, err)
+		}
+		next, err := decodeLogHead(v)
+		if err != nil {
+			return base, fmt.Errorf("record %d: %w", base.Index+1, err)
+		}
+		b.Delete(key)
+		base = next
+	}
+	if base != s.base {
+		b.Put(keyBase, base.encode())
+	}
+	return base, nil
+}
+
+// undoFor captures the prior state of every key ops touch; for a key
+// touched twice, the state before the first touch. Every write holds s.mu,
+// so the live database is the state just before this record.
+func (s *Store) undoFor(ops []Op) ([]Op, error) {
+	undo := make([]Op, 0, len(ops))
+	seen := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		if seen[string(op.Key)] {
+			continue
+		}
+		seen[string(op.Key)] = true
+		v, err := s.db.Get(op.Key, nil)
+		switch {
+		case errors.Is(err, leveldb.ErrNotFound):
+			undo = append(undo, Op{Key: op.Key, Delete: true})
+		case err != nil:
+			return nil, err
+		default:
+			undo = append(undo, Op{Key: op.Key, Value: v})
+		}
+	}
+	return undo, nil
+}
+
+// fail puts the store in the failed state: after a write error LevelDB may
+// hold part of a batch, so nothing more is written until it is reopened.
+// s.mu is held.
+func (s *Store) fail(err error) error {
+	s.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+	s.log.Error("write failed; refusing writes until reopened", "err", err)
+	return s.failed
+}
+
+// handToConfirmer queues a written record for the Confirmer, if one is
+// set. Only the committer calls it, so records reach it in log order; when
+// its queue is full the committer waits: back-pressure from replication.
+func (s *Store) handToConfirmer(cf confirmation) bool {
+	s.confMu.Lock()
+	defer s.confMu.Unlock()
+	if s.confirmer == nil {
+		return false
+	}
+	s.confirmer.in <- cf
+	return true
+}
+
+type confirmation struct {
+	rec     Record
+	commits []*Commit
+}
+
+// confirmLoop hands records to a Confirmer in log order, apart from the
+// committer so that the next group is written meanwhile.
+type confirmLoop struct {
+	in     chan confirmation
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+func startConfirmLoop(c Confirmer) *confirmLoop {
+	ctx, cancel := context.WithCancel(context.Background())
+	cl := &confirmLoop{in: make(chan confirmation, 1024), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(cl.done)
+		for cf := range cl.in {
+			err := c.Confirm(ctx, cf.rec)
+			for _, cm := range cf.commits {
+				cm.finish(Position{cf.rec.Epoch, cf.rec.Index}, err)
+			}
+		}
+	}()
+	return cl
+}
+
+// stop waits for what was handed over to be confirmed, then ends the loop.
+func (cl *confirmLoop) stop() {
+	close(cl.in)
+	<-cl.done
+	cl.cancel()
+}

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/syndtr/goleveldb/leveldb/storage"
+)
+
+// faultyStorage fails every write and sync while full is set, as a full
+// disk does; with torn, a failing write first writes half of its bytes.
+type faultyStorage struct {
+	storage.Storage
+	full atomic.Bool
+	torn bool
+}
+
+func (f *faultyStorage) Create(fd storage.FileDesc) (storage.Writer, error) {
+	w, err := f.Storage.Create(fd)
+	if err != nil {
+		return nil, err
+	}
+	return faultyWriter{w, f}, nil
+}
+
+type faultyWriter struct {
+	storage.Writer
+	f *faultyStorage
+}
+
+func (w faultyWriter) Write(p []byte) (int, error) {
+	if !w.f.full.Load() {
+		return w.Writer.Write(p)
+	}
+	if w.f.torn {
+		n, _ := w.Writer.Write(p[:len(p)/2])
+		return n, syscall.ENOSPC
+	}
+	return 0, syscall.ENOSPC
+}
+
+func (w faultyWriter) Sync() error {
+	if w.f.full.Load() {
+		return syscall.ENOSPC
+	}
+	return w.Writer.Sync()
+}
+
+func TestDiskFullFailsAndStops(t *testing.T) {
+	for _, torn := range []bool{false, true} {
+		t.Run(fmt.Sprint("torn=", torn), func(t *testing.T) { testDiskFull(t, torn) })
+	}
+}
+
+func testDiskFull(t *testing.T, torn bool) {
+	dir := t.TempDir()
+	stor, err := storage.OpenFile(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &faultyStorage{Storage: stor, torn: torn}
+	s, err := openStorage(fs, Options{}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, put("a", "1"))
+	fs.full.Store(true)
+	var group []*Commit
+	for _, k := range []string{"b", "c", "d"} {
+		group = append(group, s.Submit([]Op{put(k, "1")}))
+	}
+	for _, c := range group {
+		if err := c.Wait(context.Background()); !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("commit on a full disk: %v", err)
+		}
+	}
+	fs.full.Store(false)
+	// The disk has room again, but LevelDB may be inconsistent: everything
+	// is refused until the store is reopened.
+	refused := []struct {
+		name string
+		do   func() error
+	}{
+		{"submit", func() error { return s.Submit([]Op{put("e", "1")}).Wait(context.Background()) }},
+		{"apply", func() error { return s.Apply(Record{Index: s.End().Index + 1}) }},
+		{"set epoch", func() error { return s.SetEpoch(9) }},
+		{"truncate", func() error { return s.Truncate(0) }},
+	}
+	for _, tc := range refused {
+		if err := tc.do(); !errors.Is(err, ErrFailed) {
+			t.Errorf("%s after a failed write: %v", tc.name, err)
+		}
+	}
+	s.Close() // may report the failure again; the reopen below is what counts
+
+	s = open(t, dir, Options{})
+	defer s.Close()
+	// The failed write reached nothing: state and log end are those of the
+	// last confirmed record.
+	if got := fmt.Sprint(state(t, s)); got != "map[a:1]" || s.End().Index != 1 {
+		t.Fatalf("after a disk error and reopen: %s at %v", got, s.End())
+	}
+	if p := commit(t, s, put("e", "1")); p.Index != s.End().Index {
+		t.Fatalf("write after reopen at %v, end %v", p, s.End())
+	}
+}

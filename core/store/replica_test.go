@@ -1,0 +1,335 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// ship copies from's records after index after to to, through their wire
+// form.
+func ship(t *testing.T, from, to *Store, after uint64) {
+	t.Helper()
+	err := from.ReadFrom(after, func(r Record) error {
+		r2, err := DecodeRecord(r.Encode())
+		if err != nil {
+			return err
+		}
+		return to.Apply(r2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApplyReadFromRoundTrip(t *testing.T) {
+	master := open(t, t.TempDir(), Options{})
+	defer master.Close()
+	slaveDir := t.TempDir()
+	slave := open(t, slaveDir, Options{})
+	if err := master.SetEpoch(3); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, master, put("a", "1"), put("b", "1"))
+	commit(t, master, put("a", "2"), Op{Key: []byte("b"), Delete: true})
+	ship(t, master, slave, 0)
+	commit(t, master, put("c", "1"))
+	ship(t, master, slave, 2)
+	if got, want := fmt.Sprint(state(t, slave)), fmt.Sprint(state(t, master)); got != want || slave.End() != master.End() {
+		t.Fatalf("slave %s at %v, master %s at %v", got, slave.End(), want, master.End())
+	}
+	slave.Close()
+	slave = open(t, slaveDir, Options{})
+	defer slave.Close()
+	if slave.End() != (Position{3, 3}) {
+		t.Fatalf("slave end after reopen %v", slave.End())
+	}
+
+	refused := []struct {
+		name string
+		do   func() error
+	}{
+		{"older epoch", func() error { return slave.Apply(Record{Epoch: 2, Index: 4}) }},
+		{"gap", func() error { return slave.Apply(Record{Epoch: 3, Index: 9}) }},
+		{"replay", func() error { return slave.Apply(Record{Epoch: 3, Index: 3}) }},
+		{"lower epoch", func() error { return slave.SetEpoch(2) }},
+	}
+	for _, tc := range refused {
+		if err := tc.do(); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	if err := slave.SetEpoch(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := slave.Apply(Record{Epoch: 4, Index: 4}); err == nil {
+		t.Fatal("applied a record of an epoch older than the fenced one")
+	}
+	if err := slave.Apply(Record{Epoch: 5, Index: 4, Ops: []Op{put("d", "1")}}); err != nil {
+		t.Fatal(err)
+	}
+	// A record of a newer epoch fences the store durably, even once
+	// truncated away.
+	if err := slave.Apply(Record{Epoch: 6, Index: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := slave.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	slave = open(t, slaveDir, Options{})
+	defer slave.Close()
+	if slave.Epoch() != 6 || slave.End() != (Position{}) || len(state(t, slave)) != 0 {
+		t.Fatalf("after truncating everything and reopening: epoch %d, end %v, state %v", slave.Epoch(), slave.End(), state(t, slave))
+	}
+}
+
+// TestTruncateRestoresState writes random records, keeping the state after
+// each, then truncates back step by step and compares.
+func TestTruncateRestoresState(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	states := []string{fmt.Sprint(state(t, s))}
+	for i := range 40 {
+		var ops []Op
+		for range 1 + rng.IntN(6) { // keys repeat within and across records
+			k := fmt.Sprint("k", rng.IntN(8))
+			if rng.IntN(3) == 0 {
+				ops = append(ops, Op{Key: []byte(k), Delete: true})
+			} else {
+				ops = append(ops, put(k, fmt.Sprint(i, "-", rng.IntN(100))))
+			}
+		}
+		commit(t, s, ops...)
+		states = append(states, fmt.Sprint(state(t, s)))
+	}
+	if err := s.SetEpoch(2); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, put("k1", "epoch2"))
+	states = append(states, fmt.Sprint(state(t, s)))
+
+	for _, to := range []uint64{39, 30, 30, 12, 1, 0} {
+		if err := s.Truncate(to); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(state(t, s)); got != states[to] {
+			t.Fatalf("after truncate to %d: %s, want %s", to, got, states[to])
+		}
+		if s.End().Index != to || (to > 0 && s.End().Epoch != 0) {
+			t.Fatalf("end %v after truncate to %d", s.End(), to)
+		}
+		if to == 12 { // the truncation is durable
+			s.Close()
+			s = open(t, dir, Options{})
+			if got := fmt.Sprint(state(t, s)); got != states[to] || s.End().Index != to {
+				t.Fatalf("after reopen: %s at %v", got, s.End())
+			}
+		}
+	}
+	defer s.Close()
+	// The epoch stays fenced; new records carry it after the truncated end.
+	if p := commit(t, s, put("x", "1")); p != (Position{2, 1}) {
+		t.Fatalf("record after truncation at %v", p)
+	}
+}
+
+func TestTrimming(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		size int
+		kept uint64 // at most this many records remain after 30 commits
+	}{
+		{"by records", Options{RetainRecords: 5}, 10, 5},
+		{"by bytes", Options{RetainBytes: 4 << 10}, 1 << 10, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, t.TempDir(), tc.opts)
+			defer s.Close()
+			for i := range 30 {
+				commit(t, s, Op{Key: fmt.Append(nil, "k", i), Value: make([]byte, tc.size)})
+			}
+			base := s.Base().Index
+			if kept := s.End().Index - base; kept > tc.kept || kept == 0 {
+				t.Fatalf("%d records kept (base %d)", kept, base)
+			}
+			if err := s.ReadFrom(base-1, func(Record) error { return nil }); !errors.Is(err, ErrTrimmed) {
+				t.Fatalf("read from a trimmed record: %v", err)
+			}
+			if err := s.Truncate(base - 1); !errors.Is(err, ErrTrimmed) {
+				t.Fatalf("truncate into the trimmed log: %v", err)
+			}
+			var got []uint64
+			if err := s.ReadFrom(base, func(r Record) error { got = append(got, r.Index); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 || got[0] != base+1 || got[len(got)-1] != 30 {
+				t.Fatalf("read %v from base %d", got, base)
+			}
+			if len(state(t, s)) != 30 {
+				t.Fatal("trimming touched the state")
+			}
+		})
+	}
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	master := open(t, t.TempDir(), Options{RetainRecords: 5})
+	defer master.Close()
+	if err := master.SetEpoch(7); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		commit(t, master, put(fmt.Sprint("k", i%7), fmt.Sprint(i)))
+	}
+	snap, err := master.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, master, put("after-snapshot", "1")) // not in the snapshot
+	var kv [][2][]byte
+	if err := snap.Each(func(k, v []byte) error {
+		kv = append(kv, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pos := snap.Position
+	snap.Release()
+	if len(kv) != 7 || pos != (Position{7, 20}) {
+		t.Fatalf("snapshot of %d keys at %v", len(kv), pos)
+	}
+
+	dir := t.TempDir()
+	slave := open(t, dir, Options{})
+	commit(t, slave, put("stale", "x"), put("k1", "stale"))
+	stream := func(fail error) func() ([]byte, []byte, bool, error) {
+		i := 0
+		return func() ([]byte, []byte, bool, error) {
+			switch {
+			case i == 3 && fail != nil:
+				return nil, nil, false, fail
+			case i == len(kv):
+				return nil, nil, false, nil
+			}
+			i++
+			return kv[i-1][0], kv[i-1][1], true, nil
+		}
+	}
+	// A restore broken off leaves a store that refuses writes, across a
+	// restart, until a restore completes.
+	if err := slave.Restore(pos, stream(errors.New("connection reset"))); err == nil {
+		t.Fatal("a broken snapshot stream restored")
+	}
+	slave.Close()
+	slave = open(t, dir, Options{})
+	if err := slave.Submit([]Op{put("x", "1")}).Wait(context.Background()); !errors.Is(err, ErrRestoreInterrupted) {
+		t.Fatalf("write to a half-restored store: %v", err)
+	}
+	if err := slave.Restore(pos, stream(nil)); err != nil {
+		t.Fatal(err)
+	}
+	ship(t, master, slave, pos.Index)
+	if got, want := fmt.Sprint(state(t, slave)), fmt.Sprint(state(t, master)); got != want || slave.End() != master.End() {
+		t.Fatalf("restored %s at %v, master %s at %v", got, slave.End(), want, master.End())
+	}
+	slave.Close()
+	slave = open(t, dir, Options{})
+	defer slave.Close()
+	if slave.Base() != pos || slave.End() != master.End() {
+		t.Fatalf("after reopen base %v end %v", slave.Base(), slave.End())
+	}
+	if err := slave.Truncate(pos.Index); err != nil || slave.End() != pos {
+		t.Fatalf("truncate to the snapshot: %v, end %v", err, slave.End())
+	}
+}
+
+// gateConfirmer holds each Confirm until released, returning refuse for
+// record refuseAt.
+type gateConfirmer struct {
+	seen     chan uint64
+	release  chan struct{}
+	refuseAt uint64
+}
+
+func (c *gateConfirmer) Confirm(ctx context.Context, r Record) error {
+	c.seen <- r.Index
+	select {
+	case <-c.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.Index == c.refuseAt {
+		return errors.New("no quorum")
+	}
+	return nil
+}
+
+func TestConfirmerGatesCommits(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	cf := &gateConfirmer{seen: make(chan uint64, 10), release: make(chan struct{}), refuseAt: 2}
+	s.SetConfirmer(cf)
+	c1 := s.Submit([]Op{put("a", "1")})
+	if <-cf.seen != 1 {
+		t.Fatal("confirmer saw the wrong record")
+	}
+	// While record 1 awaits its confirmation, the committer goes on.
+	c2 := s.Submit([]Op{put("b", "1")})
+	waitFor(t, func() bool { return s.End().Index == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := c1.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("commit confirmed before its Confirm returned: %v", err)
+	}
+	cf.release <- struct{}{}
+	if err := c1.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if <-cf.seen != 2 {
+		t.Fatal("confirmer saw the wrong record")
+	}
+	cf.release <- struct{}{}
+	if err := c2.Wait(context.Background()); err == nil || err.Error() != "no quorum" {
+		t.Fatalf("commit the confirmer refused: %v", err)
+	}
+	// Close gives up on a Confirm that never returns.
+	c3 := s.Submit([]Op{put("c", "1")})
+	<-cf.seen
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c3.Wait(context.Background()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("commit unconfirmed at close: %v", err)
+	}
+}
+
+func TestSetConfirmerNil(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	defer s.Close()
+	cf := &gateConfirmer{seen: make(chan uint64, 10), release: make(chan struct{})}
+	close(cf.release)
+	s.SetConfirmer(cf)
+	commit(t, s, put("a", "1"))
+	s.SetConfirmer(nil)
+	commit(t, s, put("b", "1"))
+	if len(cf.seen) != 1 {
+		t.Fatalf("confirmer saw %d records, want 1", len(cf.seen))
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
