@@ -21,6 +21,7 @@ import (
 	"github.com/hamq/hamq/core/store"
 	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
+	"github.com/hamq/hamq/protocols/ws"
 )
 
 type exitCode int
@@ -46,7 +47,7 @@ func cmdStart(args []string) error {
 	listeners := map[string]*string{}
 	for _, l := range []struct{ name, what string }{
 		{"stomp", "STOMP listener"}, {"mqtt", "MQTT listener"}, {"amqp", "AMQP 1.0 listener (not available yet)"},
-		{"ws", "WebSocket listener (not available yet)"}, {"http", "admin HTTP API"},
+		{"ws", "WebSocket listener (STOMP and MQTT)"}, {"http", "admin HTTP API"},
 	} {
 		listeners[l.name] = fs.String(l.name, "", l.what+" address host:port, or off")
 	}
@@ -126,34 +127,37 @@ func run(cfg config.Config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	errs := make(chan error, 3) // one per Serve, read or not
-	var stompSrv *stomp.Server
-	if !cfg.STOMP.Address.Off() {
-		ln, err := net.Listen("tcp", string(cfg.STOMP.Address))
-		if err != nil {
-			return fmt.Errorf("stomp listener: %w", err)
-		}
-		stompSrv = stomp.NewServer(b, cfg.STOMPOptions(), log)
-		go func() { errs <- stompSrv.Serve(ln) }()
-		log.Info("listening", "component", "stomp", "address", ln.Addr().String())
+	// The front-ends exist even when their own port is off: the WebSocket
+	// port carries STOMP and MQTT too.
+	stompSrv := stomp.NewServer(b, cfg.STOMPOptions(), log)
+	mqttSrv, err := mqtt.NewServer(b, cfg.MQTTOptions(), log)
+	if err != nil {
+		return err
 	}
-	var mqttSrv *mqtt.Server
-	if !cfg.MQTT.Address.Off() {
-		ln, err := net.Listen("tcp", string(cfg.MQTT.Address))
-		if err != nil {
-			return fmt.Errorf("mqtt listener: %w", err)
-		}
-		if mqttSrv, err = mqtt.NewServer(b, cfg.MQTTOptions(), log); err != nil {
-			ln.Close()
-			return err
-		}
-		go func() { errs <- mqttSrv.Serve(ln) }()
-		log.Info("listening", "component", "mqtt", "address", ln.Addr().String())
+	wsSrv := ws.NewServer(stompSrv, mqttSrv, cfg.WSOptions(), log)
+	listeners := []struct {
+		name  string
+		addr  config.Address
+		serve func(net.Listener) error
+	}{
+		{"stomp", cfg.STOMP.Address, stompSrv.Serve},
+		{"mqtt", cfg.MQTT.Address, mqttSrv.Serve},
+		{"ws", cfg.WS.Address, wsSrv.Serve},
 	}
-	for name, a := range map[string]config.Address{"amqp": cfg.AMQP.Address, "ws": cfg.WS.Address} {
-		if !a.Off() {
-			log.Info("front-end not available in this version; listener stays closed", "component", name, "address", string(a))
+	errs := make(chan error, len(listeners)+1) // one per Serve, read or not
+	for _, l := range listeners {
+		if l.addr.Off() {
+			continue
 		}
+		ln, err := net.Listen("tcp", string(l.addr))
+		if err != nil {
+			return fmt.Errorf("%s listener: %w", l.name, err)
+		}
+		go func() { errs <- l.serve(ln) }()
+		log.Info("listening", "component", l.name, "address", ln.Addr().String())
+	}
+	if !cfg.AMQP.Address.Off() {
+		log.Info("front-end not available in this version; listener stays closed", "component", "amqp", "address", string(cfg.AMQP.Address))
 	}
 	var httpSrv *http.Server
 	if !cfg.HTTP.Address.Off() {
@@ -177,15 +181,12 @@ func run(cfg config.Config) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if stompSrv != nil {
-		if err := stompSrv.Shutdown(shutdown); err != nil {
-			log.Warn("stomp shutdown", "err", err)
-		}
+	wsSrv.Shutdown(shutdown)
+	if err := stompSrv.Shutdown(shutdown); err != nil {
+		log.Warn("stomp shutdown", "err", err)
 	}
-	if mqttSrv != nil {
-		if err := mqttSrv.Shutdown(shutdown); err != nil {
-			log.Warn("mqtt shutdown", "err", err)
-		}
+	if err := mqttSrv.Shutdown(shutdown); err != nil {
+		log.Warn("mqtt shutdown", "err", err)
 	}
 	if httpSrv != nil {
 		httpSrv.Shutdown(shutdown)

@@ -46,6 +46,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	closed   bool
+	conns    *listener // for ServeConn's connections
 
 	listenerSeq atomic.Uint64
 }
@@ -84,6 +85,32 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.m.Listeners.Serve(l.id, s.m.EstablishConnection)
 	<-l.done
 	return ErrServerClosed
+}
+
+// ServeConn runs one MQTT connection that arrived some other way (the
+// WebSocket listener) to its end.
+func (s *Server) ServeConn(c net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	if s.conns == nil {
+		// A listener without an accept loop, so that mochi's Close
+		// disconnects these clients as well.
+		s.conns = &listener{id: "conn", done: make(chan struct{})}
+		if err := s.m.AddListener(s.conns); err != nil {
+			s.mu.Unlock()
+			s.log.Error("cannot serve a handed-over connection", "err", err)
+			c.Close()
+			return
+		}
+	}
+	s.mu.Unlock()
+	if err := s.m.EstablishConnection(s.conns.id, c); err != nil {
+		s.log.Debug("connection ended", "remote", c.RemoteAddr(), "err", err)
+	}
 }
 
 // Shutdown disconnects every client (reason: server shutting down) and
@@ -130,11 +157,16 @@ type listener struct {
 
 func (l *listener) Init(*slog.Logger) error { return nil }
 func (l *listener) ID() string              { return l.id }
-func (l *listener) Address() string         { return l.ln.Addr().String() }
-func (l *listener) Protocol() string        { return "tcp" }
+func (l *listener) Address() string {
+	if l.ln == nil {
+		return "handed over"
+	}
+	return l.ln.Addr().String()
+}
+func (l *listener) Protocol() string { return "tcp" }
 
 func (l *listener) Serve(establish listeners.EstablishFn) {
-	for {
+	for l.ln != nil {
 		c, err := l.ln.Accept()
 		if err != nil {
 			return
@@ -145,7 +177,9 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 
 func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.once.Do(func() {
-		l.ln.Close()
+		if l.ln != nil {
+			l.ln.Close()
+		}
 		closeClients(l.id)
 		close(l.done)
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
+	"github.com/hamq/hamq/protocols/ws"
 )
 
 // Config is everything conf/hamq.yaml can say.
@@ -23,7 +24,7 @@ type Config struct {
 	STOMP  STOMP    `yaml:"stomp"`
 	MQTT   MQTT     `yaml:"mqtt"`
 	AMQP   Listener `yaml:"amqp"`
-	WS     Listener `yaml:"ws"`
+	WS     WS       `yaml:"ws"`
 	HTTP   Listener `yaml:"http"`
 	Policy Policy   `yaml:"policy"`
 }
@@ -58,6 +59,12 @@ type MQTT struct {
 	SessionExpiry  Duration `yaml:"sessionExpiry" min:"1000000000"`
 }
 
+// WS is the WebSocket listener carrying STOMP and MQTT.
+type WS struct {
+	Address        Address  `yaml:"address"`
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+}
+
 // Policy is the destination core's behaviour (core.Config).
 type Policy struct {
 	MaxRedeliveries       int      `yaml:"maxRedeliveries" min:"-1"`
@@ -88,7 +95,7 @@ func Default() Config {
 		MQTT: MQTT{Address: "127.0.0.1:1883", MaxConnections: int(m.MaxConnections), MaxPacketSize: Size(m.MaxPacketSize),
 			MaxInflight: m.MaxInflight, SessionExpiry: Duration(time.Duration(m.SessionExpiry) * time.Second)},
 		AMQP: Listener{"127.0.0.1:5672"},
-		WS:   Listener{"127.0.0.1:61614"},
+		WS:   WS{Address: "127.0.0.1:61614", AllowedOrigins: ws.DefaultOptions().AllowedOrigins},
 		HTTP: Listener{"127.0.0.1:8161"},
 		Policy: Policy{
 			MaxRedeliveries: c.MaxRedeliveries, RedeliveryDelay: Duration(c.RedeliveryDelay),
@@ -126,6 +133,9 @@ func (c Config) MQTTOptions() mqtt.Options {
 	return mqtt.Options{MaxConnections: int64(c.MQTT.MaxConnections), MaxPacketSize: uint32(c.MQTT.MaxPacketSize),
 		MaxInflight: c.MQTT.MaxInflight, SessionExpiry: uint32(time.Duration(c.MQTT.SessionExpiry) / time.Second)}
 }
+
+// WSOptions gives the WebSocket listener's options.
+func (c Config) WSOptions() ws.Options { return ws.Options{AllowedOrigins: c.WS.AllowedOrigins} }
 
 // Address is host:port, or "off" for a listener that stays closed.
 type Address string

@@ -97,6 +97,19 @@ func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key 
 	if v.Kind() == reflect.Struct {
 		return l.object(n, v, key)
 	}
+	if list, ok := v.Addr().Interface().(*[]string); ok {
+		if n.Kind != yaml.SequenceNode {
+			return l.errorf(n, key, "want a list, found %s", describe(n))
+		}
+		*list = []string{}
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return l.errorf(item, key, "want a list of single values, found %s", describe(item))
+			}
+			*list = append(*list, item.Value)
+		}
+		return nil
+	}
 	if n.Kind != yaml.ScalarNode {
 		return l.errorf(n, key, "want a single value, found %s", describe(n))
 	}
