@@ -47,6 +47,7 @@ type node struct {
 	data  string
 	stomp string
 	mqtt  string
+	ws    string
 	http  string
 	cmd   *exec.Cmd
 	log   *bytes.Buffer
@@ -65,7 +66,7 @@ func freePort(t *testing.T) string {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), mqtt: freePort(t), http: freePort(t)}
+	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), mqtt: freePort(t), ws: freePort(t), http: freePort(t)}
 	n.start()
 	t.Cleanup(func() {
 		if n.cmd != nil {
@@ -82,7 +83,7 @@ func (n *node) start() {
 	n.t.Helper()
 	n.log = &bytes.Buffer{}
 	n.cmd = exec.Command(hamqBin, "start", "--data", n.data, "--stomp", n.stomp, "--http", n.http,
-		"--mqtt", n.mqtt, "--amqp", "off", "--ws", "off")
+		"--mqtt", n.mqtt, "--amqp", "off", "--ws", n.ws)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
