@@ -25,7 +25,7 @@ func (h *hook) ID() string { return "hamq" }
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnSessionEstablished, mochi.OnDisconnect,
-		mochi.OnPublish, mochi.OnSubscribe, mochi.OnUnsubscribed, mochi.OnPacketRead, mochi.OnWill,
+		mochi.OnPublish, mochi.OnSubscribe, mochi.OnPacketProcessed, mochi.OnUnsubscribed, mochi.OnPacketRead, mochi.OnWill,
 		mochi.OnClientExpired, mochi.StoredClients, mochi.StoredSubscriptions, mochi.StoredRetainedMessages,
 	}, []byte{b})
 }
@@ -230,6 +230,27 @@ func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 		}
 	}
 	return pk
+}
+
+// OnPacketProcessed closes the connection of a client that sent an
+// invalid filter, once mochi's SUBACK has told it which: a malformed filter
+// is a protocol violation, and MQTT closes the connection for those (5 with
+// DISCONNECT "topic filter invalid").
+func (h *hook) OnPacketProcessed(cl *mochi.Client, pk packets.Packet, _ error) {
+	if pk.FixedHeader.Type != packets.Subscribe {
+		return
+	}
+	for _, f := range pk.Filters {
+		if !mochi.IsValidFilter(f.Filter, false) {
+			h.s.log.Info("invalid topic filter; closing", "client", cl.ID, "filter", f.Filter)
+			if cl.Properties.ProtocolVersion == 5 {
+				h.s.m.DisconnectClient(cl, packets.ErrTopicFilterInvalid)
+			} else {
+				cl.Stop(packets.ErrTopicFilterInvalid)
+			}
+			return
+		}
+	}
 }
 
 func (h *hook) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {

@@ -72,7 +72,7 @@ func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) 
 
 // Serve accepts MQTT connections on ln until Shutdown or Close.
 func (s *Server) Serve(ln net.Listener) error {
-	l := &listener{id: fmt.Sprintf("tcp-%d", s.listenerSeq.Add(1)), ln: ln, done: make(chan struct{})}
+	l := &listener{id: fmt.Sprintf("tcp-%d", s.listenerSeq.Add(1)), ln: ln, limit: s.opts.MaxPacketSize, done: make(chan struct{})}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -108,7 +108,7 @@ func (s *Server) ServeConn(c net.Conn) {
 		}
 	}
 	s.mu.Unlock()
-	if err := s.m.EstablishConnection(s.conns.id, c); err != nil {
+	if err := s.m.EstablishConnection(s.conns.id, newLimitConn(c, s.opts.MaxPacketSize)); err != nil {
 		s.log.Debug("connection ended", "remote", c.RemoteAddr(), "err", err)
 	}
 }
@@ -149,10 +149,11 @@ func (s *Server) Close() error {
 // listener hands mochi the connections of a net.Listener the caller opened,
 // so that hamq decides where and when MQTT listens.
 type listener struct {
-	id   string
-	ln   net.Listener
-	once sync.Once
-	done chan struct{}
+	id    string
+	ln    net.Listener
+	limit uint32
+	once  sync.Once
+	done  chan struct{}
 }
 
 func (l *listener) Init(*slog.Logger) error { return nil }
@@ -171,7 +172,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
-		go establish(l.id, c)
+		go establish(l.id, newLimitConn(c, l.limit))
 	}
 }
 

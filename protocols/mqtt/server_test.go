@@ -23,6 +23,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type broker struct {
 	t         *testing.T
 	dir       string
+	opts      Options
 	mqttAddr  string
 	stompAddr string
 	st        *store.Store
@@ -31,8 +32,11 @@ type broker struct {
 	s         *stompfe.Server
 }
 
-func startBroker(t *testing.T) *broker {
-	br := &broker{t: t, dir: t.TempDir()}
+func startBroker(t *testing.T, change ...func(*Options)) *broker {
+	br := &broker{t: t, dir: t.TempDir(), opts: DefaultOptions()}
+	for _, c := range change {
+		c(&br.opts)
+	}
 	br.start()
 	t.Cleanup(br.stop)
 	return br
@@ -59,7 +63,7 @@ func (br *broker) start() {
 	if br.b, err = core.NewBroker(core.DefaultConfig(), br.st, quiet); err != nil {
 		t.Fatal(err)
 	}
-	if br.m, err = NewServer(br.b, DefaultOptions(), quiet); err != nil {
+	if br.m, err = NewServer(br.b, br.opts, quiet); err != nil {
 		t.Fatal(err)
 	}
 	ml, sl := listen(t, br.mqttAddr), listen(t, br.stompAddr)

@@ -1,0 +1,104 @@
+package mqtt
+
+import (
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// limitConn watches the packets a client sends for one over the size
+// limit. mochi refuses such a packet by closing the connection; MQTT 5 asks
+// for a DISCONNECT with reason 0x95 (packet too large) first, which this
+// writes, and the close then lingers so the client reads it rather than a
+// reset.
+type limitConn struct {
+	net.Conn
+	limit int
+
+	// Parsing state of the inbound stream, touched only by Read (mochi's
+	// single reader goroutine).
+	state   int // 0 first byte, 1 remaining length, 2 body
+	length  int
+	mul     int
+	left    int
+	packets int    // packets seen, to find the CONNECT's protocol level
+	head    []byte // the first bytes of the CONNECT's body
+	version byte
+
+	tooLarge atomic.Bool
+}
+
+func newLimitConn(c net.Conn, limit uint32) *limitConn {
+	return &limitConn{Conn: c, limit: int(limit)}
+}
+
+func (c *limitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.scan(p[:n])
+	return n, err
+}
+
+func (c *limitConn) scan(b []byte) {
+	for len(b) > 0 {
+		switch c.state {
+		case 0:
+			c.state, c.length, c.mul = 1, 0, 1
+			b = b[1:]
+		case 1:
+			x := b[0]
+			b = b[1:]
+			c.length += int(x&127) * c.mul
+			c.mul *= 128
+			if x&128 != 0 && c.mul <= 128*128*128 {
+				continue
+			}
+			if c.length+1 > c.limit {
+				c.refuse()
+			}
+			c.state, c.left = 2, c.length
+			c.packets++
+			if c.left == 0 {
+				c.state = 0
+			}
+		case 2:
+			k := min(c.left, len(b))
+			if c.packets == 1 && len(c.head) < 10 {
+				c.head = append(c.head, b[:min(k, 10-len(c.head))]...)
+				if len(c.head) >= 3 {
+					// Protocol name (2-byte length, name), then the level.
+					if at := 2 + int(c.head[0])<<8 + int(c.head[1]); at < len(c.head) {
+						c.version = c.head[at]
+					}
+				}
+			}
+			c.left -= k
+			b = b[k:]
+			if c.left == 0 {
+				c.state = 0
+			}
+		}
+	}
+}
+
+func (c *limitConn) refuse() {
+	if c.tooLarge.Swap(true) {
+		return
+	}
+	if c.version == 5 {
+		c.Conn.Write([]byte{0xE0, 0x02, 0x95, 0x00}) // DISCONNECT, packet too large, no properties
+	}
+}
+
+// Close lingers after a refusal: half-close, read what the client still
+// sends for a moment, then close.
+func (c *limitConn) Close() error {
+	if c.tooLarge.Load() {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		c.Conn.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, io.LimitReader(c.Conn, int64(c.limit)+1<<20))
+	}
+	return c.Conn.Close()
+}
