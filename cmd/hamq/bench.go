@@ -1,93 +1,112 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/go-stomp/stomp/v3"
-	"github.com/go-stomp/stomp/v3/frame"
 )
 
-// benchHeader carries the send time, so that consumers measure latency.
-const benchHeader = "hamq-bench-sent"
+// benchConn is one bench connection in some protocol. The first 8 bytes of
+// every body carry the send time, so that consumers measure latency.
+type benchConn interface {
+	// publish sends body; done is called once the broker confirmed it (a
+	// receipt, a PUBACK) or at once when nothing will confirm it.
+	publish(body []byte, done func(error)) error
+	// subscribe hands every message's body to fn.
+	subscribe(fn func(body []byte)) error
+	close()
+}
+
+type benchConfig struct {
+	url, dest  string
+	size       int
+	persistent bool
+	qos        byte
+	sessionSub bool
+	window     int
+}
 
 func cmdBench(args []string) error {
-	fs := flagSet("bench", "[flags]", "Measures a broker: producers send --count messages in all while consumers\nreceive them; prints send and receive rates and the latency percentiles.\nPersistent sends are each confirmed by a receipt, as a careful client does.")
-	u := urlFlag(fs)
-	proto := fs.String("proto", "stomp", "protocol (stomp)")
+	fs := flagSet("bench", "[flags]", "Measures a broker: producers send --count messages in all while consumers\nreceive them; prints send and receive rates and the latency percentiles.\nA send counts once the broker confirmed it (STOMP receipt for persistent\nsends, MQTT PUBACK/PUBCOMP for QoS 1/2); --window confirmations may be\noutstanding per producer, as a pipelining client does.")
+	u := fs.String("url", "", "broker: tcp://host:port, or failover:(…) for STOMP (default: the protocol's port on 127.0.0.1)")
+	proto := fs.String("proto", "stomp", "protocol: stomp or mqtt")
 	producers := fs.Int("producers", 1, "producer connections")
 	consumers := fs.Int("consumers", 1, "consumer connections")
 	count := fs.Int("count", 100_000, "messages in all")
-	size := fs.Int("size", 128, "message body bytes")
-	persistent := fs.Bool("persistent", false, "persistent messages confirmed by receipt")
-	dest := fs.String("destination", "/queue/hamq.bench", "STOMP destination (a /topic/ gives every consumer every message)")
+	size := fs.Int("size", 128, "message body bytes (at least 8)")
+	persistent := fs.Bool("persistent", false, "STOMP: persistent messages confirmed by receipt")
+	qos := fs.Int("qos", 1, "MQTT: QoS of publishes and subscriptions")
+	sessionSub := fs.Bool("session", false, "MQTT: consumers keep persistent sessions (clean session false)")
+	window := fs.Int("window", 1, "unconfirmed sends each producer may have outstanding")
+	dest := fs.String("destination", "", "STOMP destination (default /queue/hamq.bench; a /topic/ gives every consumer every message) or MQTT topic (default hamq/bench)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
-	if *proto != "stomp" {
-		return fmt.Errorf("--proto %q: only stomp for now", *proto)
+	cfg := benchConfig{url: *u, dest: *dest, size: max(*size, 8), persistent: *persistent, qos: byte(*qos), sessionSub: *sessionSub, window: max(*window, 1)}
+	var dial func(cfg benchConfig, role string) (benchConn, error)
+	fanOut := false
+	switch *proto {
+	case "stomp":
+		cfg.url = orDefault(cfg.url, "tcp://127.0.0.1:61613")
+		cfg.dest = orDefault(cfg.dest, "/queue/hamq.bench")
+		fanOut = strings.HasPrefix(cfg.dest, "/topic/")
+		dial = dialSTOMPBench
+	case "mqtt":
+		cfg.url = orDefault(cfg.url, "tcp://127.0.0.1:1883")
+		cfg.dest = orDefault(cfg.dest, "hamq/bench")
+		fanOut = true
+		dial = dialMQTTBench
+	default:
+		return fmt.Errorf("--proto %q: want stomp or mqtt", *proto)
 	}
 	if *producers < 1 || *count < *producers {
 		return fmt.Errorf("want at least one producer and one message per producer")
 	}
-	expect := *count
-	if len(*dest) > 7 && (*dest)[:7] == "/topic/" {
-		expect = *count * *consumers
+	expect := int64(*count)
+	if fanOut {
+		expect *= int64(*consumers)
 	}
 
 	var received atomic.Int64
-	lat := make([][]time.Duration, *consumers)
-	var cwg sync.WaitGroup
-	ready := make(chan error, *consumers)
 	var lastRecv atomic.Int64
-	for i := range *consumers {
-		cwg.Add(1)
-		go func() {
-			defer cwg.Done()
-			c, err := dial(*u, 10*time.Second)
-			if err != nil {
-				ready <- err
-				return
-			}
-			defer c.Disconnect()
-			sub, err := c.Subscribe(*dest, stomp.AckAuto, stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000"))
-			if err != nil {
-				ready <- err
-				return
-			}
-			ready <- nil
-			for received.Load() < int64(expect) {
-				select {
-				case m := <-sub.C:
-					if m.Err != nil {
-						return
-					}
-					if sent, err := strconv.ParseInt(m.Header.Get(benchHeader), 10, 64); err == nil {
-						lat[i] = append(lat[i], time.Duration(time.Now().UnixNano()-sent))
-					}
-					received.Add(1)
-					lastRecv.Store(time.Now().UnixNano())
-				case <-time.After(10 * time.Second):
-					return
-				}
-			}
-		}()
+	lat := make([][]time.Duration, *consumers)
+	allIn := make(chan struct{})
+	if expect == 0 {
+		close(allIn)
 	}
-	for range *consumers {
-		if err := <-ready; err != nil {
+	var subs []benchConn
+	for i := range *consumers {
+		c, err := dial(cfg, fmt.Sprintf("consumer-%d", i))
+		if err != nil {
+			return err
+		}
+		subs = append(subs, c)
+		var mu sync.Mutex
+		err = c.subscribe(func(body []byte) {
+			now := time.Now().UnixNano()
+			mu.Lock()
+			lat[i] = append(lat[i], time.Duration(now-int64(binary.BigEndian.Uint64(body))))
+			mu.Unlock()
+			lastRecv.Store(now)
+			if received.Add(1) == expect {
+				close(allIn)
+			}
+		})
+		if err != nil {
 			return err
 		}
 	}
+	defer func() {
+		for _, c := range subs {
+			c.close()
+		}
+	}()
 
-	body := make([]byte, *size)
-	for i := range body {
-		body[i] = 'a' + byte(i%26)
-	}
 	start := time.Now()
 	var pwg sync.WaitGroup
 	errs := make(chan error, *producers)
@@ -99,21 +118,14 @@ func cmdBench(args []string) error {
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
-			c, err := dial(*u, 10*time.Second)
+			c, err := dial(cfg, fmt.Sprintf("producer-%d", p))
 			if err != nil {
 				errs <- err
 				return
 			}
-			defer c.Disconnect()
-			for range n {
-				opts := []func(*frame.Frame) error{stomp.SendOpt.Header(benchHeader, strconv.FormatInt(time.Now().UnixNano(), 10))}
-				if *persistent {
-					opts = append(opts, stomp.SendOpt.Header("persistent", "true"), stomp.SendOpt.Receipt)
-				}
-				if err := c.Send(*dest, "", body, opts...); err != nil {
-					errs <- err
-					return
-				}
+			defer c.close()
+			if err := produce(c, n, cfg); err != nil {
+				errs <- err
 			}
 		}()
 	}
@@ -123,30 +135,78 @@ func cmdBench(args []string) error {
 	if err := <-errs; err != nil {
 		return fmt.Errorf("producer: %w", err)
 	}
-	cwg.Wait()
+	select {
+	case <-allIn:
+	case <-time.After(30 * time.Second):
+	}
 	recvTime := time.Duration(lastRecv.Load() - start.UnixNano())
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
+
 	kind := "non-persistent"
-	if *persistent {
+	switch {
+	case *proto == "mqtt" && cfg.sessionSub:
+		kind = fmt.Sprintf("QoS %d, persistent-session subscribers", cfg.qos)
+	case *proto == "mqtt":
+		kind = fmt.Sprintf("QoS %d, clean sessions", cfg.qos)
+	case cfg.persistent:
 		kind = "persistent"
 	}
-	fmt.Printf("hamq bench: %s, %d producer(s), %d consumer(s), %d messages of %d B, %s\n", *proto, *producers, *consumers, *count, *size, kind)
-	fmt.Printf("send:    %10.0f msgs/s  %8.2f MiB/s  (%d in %s)\n", float64(*count)/sendTime.Seconds(), float64(*count**size)/sendTime.Seconds()/(1<<20), *count, sendTime.Round(time.Millisecond))
+	fmt.Printf("hamq bench: %s, %d producer(s), %d consumer(s), %d messages of %d B, %s, window %d\n", *proto, *producers, *consumers, *count, cfg.size, kind, cfg.window)
+	fmt.Printf("send:    %10.0f msgs/s  %8.2f MiB/s  (%d in %s)\n", float64(*count)/sendTime.Seconds(), float64(*count*cfg.size)/sendTime.Seconds()/(1<<20), *count, sendTime.Round(time.Millisecond))
 	if n := received.Load(); n > 0 {
-		fmt.Printf("receive: %10.0f msgs/s  %8.2f MiB/s  (%d in %s)\n", float64(n)/recvTime.Seconds(), float64(n*int64(*size))/recvTime.Seconds()/(1<<20), n, recvTime.Round(time.Millisecond))
+		fmt.Printf("receive: %10.0f msgs/s  %8.2f MiB/s  (%d in %s)\n", float64(n)/recvTime.Seconds(), float64(n*int64(cfg.size))/recvTime.Seconds()/(1<<20), n, recvTime.Round(time.Millisecond))
 	}
 	if len(all) > 0 {
 		fmt.Printf("latency: p50 %s  p99 %s  max %s\n", pct(all, 50), pct(all, 99), all[len(all)-1].Round(time.Microsecond))
 	}
-	if got := received.Load(); got != int64(expect) {
+	if got := received.Load(); got != expect {
 		fmt.Fprintf(os.Stderr, "received %d of %d messages\n", got, expect)
 		return exitCode(1)
 	}
 	return nil
+}
+
+// produce sends n messages with at most cfg.window unconfirmed.
+func produce(c benchConn, n int, cfg benchConfig) error {
+	slots := make(chan struct{}, cfg.window)
+	var failed atomic.Value
+	body := make([]byte, cfg.size)
+	for i := range body {
+		body[i] = 'a' + byte(i%26)
+	}
+	for range n {
+		slots <- struct{}{}
+		if err, _ := failed.Load().(error); err != nil {
+			return err
+		}
+		b := slices.Clone(body)
+		binary.BigEndian.PutUint64(b, uint64(time.Now().UnixNano()))
+		err := c.publish(b, func(err error) {
+			if err != nil {
+				failed.Store(err)
+			}
+			<-slots
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for range cfg.window {
+		slots <- struct{}{}
+	}
+	err, _ := failed.Load().(error)
+	return err
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/frame"
+)
+
+type stompBench struct {
+	c          *stomp.Conn
+	dest       string
+	persistent bool
+}
+
+func dialSTOMPBench(cfg benchConfig, _ string) (benchConn, error) {
+	c, err := dial(cfg.url, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &stompBench{c, cfg.dest, cfg.persistent}, nil
+}
+
+// publish sends on its own goroutine: go-stomp's Send waits for the
+// receipt, and the window allows several such waits at once.
+func (b *stompBench) publish(body []byte, done func(error)) error {
+	opts := []func(*frame.Frame) error{stomp.SendOpt.Header("persistent", fmt.Sprint(b.persistent))}
+	if b.persistent {
+		opts = append(opts, stomp.SendOpt.Receipt)
+	}
+	go func() { done(b.c.Send(b.dest, "", body, opts...)) }()
+	return nil
+}
+
+func (b *stompBench) subscribe(fn func([]byte)) error {
+	sub, err := b.c.Subscribe(b.dest, stomp.AckAuto, stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000"))
+	if err != nil {
+		return err
+	}
+	go func() {
+		for m := range sub.C {
+			if m.Err != nil {
+				return
+			}
+			fn(m.Body)
+		}
+	}()
+	return nil
+}
+
+func (b *stompBench) close() { b.c.Disconnect() }
+
+type mqttBench struct {
+	c   paho.Client
+	cfg benchConfig
+}
+
+func dialMQTTBench(cfg benchConfig, role string) (benchConn, error) {
+	addr := strings.TrimPrefix(cfg.url, "tcp://")
+	clean := !(cfg.sessionSub && strings.HasPrefix(role, "consumer"))
+	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("hamq-bench-" + role).
+		SetCleanSession(clean).SetAutoReconnect(false).SetOrderMatters(false).SetMaxResumePubInFlight(cfg.window).
+		SetWriteTimeout(30 * time.Second)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("mqtt connect %s: %v", addr, tok.Error())
+	}
+	return &mqttBench{c, cfg}, nil
+}
+
+func (b *mqttBench) publish(body []byte, done func(error)) error {
+	tok := b.c.Publish(b.cfg.dest, b.cfg.qos, false, body)
+	go func() {
+		tok.Wait()
+		done(tok.Error())
+	}()
+	return nil
+}
+
+func (b *mqttBench) subscribe(fn func([]byte)) error {
+	tok := b.c.Subscribe(b.cfg.dest, b.cfg.qos, func(_ paho.Client, m paho.Message) { fn(m.Payload()) })
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("mqtt subscribe: %v", tok.Error())
+	}
+	return nil
+}
+
+func (b *mqttBench) close() { b.c.Disconnect(100) }
