@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,8 @@ type Broker struct {
 	st  Store
 	log *slog.Logger
 	id  string // tags message ids and temporary names of this run
+
+	idPrefix string // "ID:hamq-<id>-", the start of every message id
 
 	msgSeq, tagSeq, sessionSeq, tempSeq atomic.Uint64
 
@@ -67,6 +70,7 @@ func NewBroker(cfg Config, st Store, log *slog.Logger) (*Broker, error) {
 		st:        st,
 		log:       log.With("component", "core"),
 		id:        hex.EncodeToString(rnd[:]),
+		idPrefix:  "ID:hamq-" + hex.EncodeToString(rnd[:]) + "-",
 		dests:     map[Destination]*destination{},
 		topicSubs: map[*topicSub]struct{}{},
 		durables:  map[durableID]*topicSub{},
@@ -131,7 +135,7 @@ func (b *Broker) destinationLocked(d Destination) *destination {
 }
 
 func (b *Broker) newMessageID() string {
-	return fmt.Sprintf("ID:hamq-%s-%d", b.id, b.msgSeq.Add(1))
+	return string(strconv.AppendUint([]byte(b.idPrefix), b.msgSeq.Add(1), 10))
 }
 
 func (b *Broker) deadLetterQueue(d Destination) Destination {
@@ -209,13 +213,13 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (
 	}()
 
 	var ops []store.Op
-	counted := map[*destination]bool{}
+	var counted map[*destination]bool // destinations whose counters go with ops
 	for _, r := range sends {
 		r.d.enqueued.Add(1)
 		for _, q := range r.targets {
 			if op := q.add(r.m, r.d); op.Key != nil {
 				ops = append(ops, op)
-				counted[r.d] = true
+				counted = mark(counted, r.d)
 			}
 		}
 	}
@@ -228,7 +232,7 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (
 		a.e.dest.dequeued.Add(1)
 		if a.e.stored {
 			ops = append(ops, store.Op{Key: messageKey(a.q.storeName, a.e.seq), Delete: true})
-			counted[a.e.dest] = true
+			counted = mark(counted, a.e.dest)
 		}
 	}
 	if len(ops) == 0 {
@@ -238,6 +242,14 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (
 		ops = append(ops, store.Op{Key: counterKey(d.dest), Value: encodeCounters(d.counters())})
 	}
 	return b.st.Submit(ops), nil
+}
+
+func mark(m map[*destination]bool, d *destination) map[*destination]bool {
+	if m == nil {
+		m = map[*destination]bool{}
+	}
+	m[d] = true
+	return m
 }
 
 // redeliver puts back a delivery that was not acknowledged. A nack counts

@@ -126,18 +126,11 @@ func (s *Session) Close() error {
 // empty. Outside a transaction it returns once a persistent message is
 // durable per the store's policy.
 func (s *Session) Send(ctx context.Context, tx string, m *Message) error {
-	if m.ID == "" {
-		m.ID = s.b.newMessageID()
-	}
-	if m.Timestamp == 0 {
-		m.Timestamp = time.Now().UnixMilli()
-	}
-	m.Priority = min(m.Priority, 9)
-	r, err := s.b.route(s, m)
-	if err != nil {
-		return err
-	}
 	if tx != "" {
+		r, err := s.prepare(m)
+		if err != nil {
+			return err
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		t := s.txs[tx]
@@ -147,11 +140,56 @@ func (s *Session) Send(ctx context.Context, tx string, m *Message) error {
 		t.sends = append(t.sends, r)
 		return nil
 	}
-	c, err := s.b.commit(ctx, []routed{r}, nil)
-	if err != nil || c == nil {
+	c, err := s.SendAsync(ctx, m)
+	if err != nil {
 		return err
 	}
 	return c.Wait(ctx)
+}
+
+// Confirmation is a send on its way to durability.
+type Confirmation interface {
+	// Wait returns once the message is durable per the store's policy
+	// (at once for a non-persistent one), or with what stopped it.
+	Wait(ctx context.Context) error
+}
+
+// Confirmed is the Confirmation of a send that needed nothing stored.
+var Confirmed Confirmation = confirmed{}
+
+type confirmed struct{}
+
+func (confirmed) Wait(context.Context) error { return nil }
+
+// SendAsync routes m like Send outside a transaction but returns before the
+// message is durable: a front-end that confirms many sends of one client in
+// order (MQTT's PUBACKs) waits on each Confirmation while it reads on.
+// Sends of one session are stored in the order of their calls.
+func (s *Session) SendAsync(ctx context.Context, m *Message) (Confirmation, error) {
+	r, err := s.prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.b.commit(ctx, []routed{r}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return Confirmed, nil
+	}
+	return c, nil
+}
+
+// prepare fills what the core sets on a message and routes it.
+func (s *Session) prepare(m *Message) (routed, error) {
+	if m.ID == "" {
+		m.ID = s.b.newMessageID()
+	}
+	if m.Timestamp == 0 {
+		m.Timestamp = time.Now().UnixMilli()
+	}
+	m.Priority = min(m.Priority, 9)
+	return s.b.route(s, m)
 }
 
 // Subscribe attaches c to what spec names.
@@ -163,6 +201,7 @@ func (s *Session) Subscribe(spec SubSpec, c Consumer) (*Subscription, error) {
 		spec.Prefetch = s.b.cfg.DefaultPrefetch
 	}
 	var sel *selector.Selector
+	spec.Selector = strings.TrimSpace(spec.Selector) // a blank selector header selects everything
 	if spec.Selector != "" {
 		var err error
 		if sel, err = selector.Parse(spec.Selector); err != nil {

@@ -4,81 +4,64 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
+
+// getter resolves an identifier for one message.
+type getter = func(name string) (any, bool)
 
 // expr evaluates to nil (NULL or UNKNOWN), bool, int64, float64 or string.
 type expr interface {
-	eval(get func(string) (any, bool)) any
+	eval(get getter) any
 }
 
 type literal struct{ v any }
 
-func (l literal) eval(func(string) (any, bool)) any { return l.v }
+func (l literal) eval(getter) any { return l.v }
 
 type ident string
 
-func (i ident) eval(get func(string) (any, bool)) any {
+func (i ident) eval(get getter) any {
 	v, ok := get(string(i))
 	if !ok {
 		return nil
 	}
-	switch v := v.(type) {
+	switch v.(type) {
 	case string, int64, float64, bool:
 		return v
-	case int:
-		return int64(v)
-	case int32:
-		return int64(v)
-	case float32:
-		return float64(v)
 	}
+	// A value the selector language has no type for behaves as absent
+	// rather than panicking deeper in.
 	return nil
 }
 
-func truth(v any) (value, known bool) {
-	b, ok := v.(bool)
-	return b, ok
+// logicExpr is an n-ary AND (decisive false) or OR (decisive true) in
+// three-valued logic: one decisive term decides, else any UNKNOWN term
+// makes the whole UNKNOWN.
+type logicExpr struct {
+	terms    []expr
+	decisive bool
 }
 
-type andExpr struct{ l, r expr }
-
-func (e andExpr) eval(get func(string) (any, bool)) any {
-	l, lk := truth(e.l.eval(get))
-	if lk && !l {
-		return false
+func (e logicExpr) eval(get getter) any {
+	unknown := false
+	for _, t := range e.terms {
+		v, ok := t.eval(get).(bool)
+		if !ok {
+			unknown = true
+		} else if v == e.decisive {
+			return v
+		}
 	}
-	r, rk := truth(e.r.eval(get))
-	switch {
-	case rk && !r:
-		return false
-	case lk && rk:
-		return true
+	if unknown {
+		return nil
 	}
-	return nil
-}
-
-type orExpr struct{ l, r expr }
-
-func (e orExpr) eval(get func(string) (any, bool)) any {
-	l, lk := truth(e.l.eval(get))
-	if lk && l {
-		return true
-	}
-	r, rk := truth(e.r.eval(get))
-	switch {
-	case rk && r:
-		return true
-	case lk && rk:
-		return false
-	}
-	return nil
+	return !e.decisive
 }
 
 type notExpr struct{ e expr }
 
-func (e notExpr) eval(get func(string) (any, bool)) any {
-	if v, ok := truth(e.e.eval(get)); ok {
+func (e notExpr) eval(get getter) any {
+	if v, ok := e.e.eval(get).(bool); ok {
 		return !v
 	}
 	return nil
@@ -89,105 +72,71 @@ type isNullExpr struct {
 	not bool
 }
 
-func (e isNullExpr) eval(get func(string) (any, bool)) any {
-	return (e.e.eval(get) == nil) != e.not
-}
+func (e isNullExpr) eval(get getter) any { return (e.e.eval(get) == nil) != e.not }
 
-// number reads v as a number, converting a numeric string.
-func number(v any) (any, bool) {
-	switch v := v.(type) {
-	case int64, float64:
-		return v, true
-	case string:
-		s := strings.TrimSpace(v)
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, true
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return f, true
-		}
-	}
-	return nil, false
-}
+type cmpOp uint8
 
-func asFloat(v any) float64 {
-	if i, ok := v.(int64); ok {
-		return float64(i)
-	}
-	return v.(float64)
-}
+const (
+	opEq cmpOp = iota + 1
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+)
 
-type arithExpr struct {
-	op   byte
-	l, r expr
-}
+var cmpOps = map[string]cmpOp{"=": opEq, "<>": opNe, "<": opLt, "<=": opLe, ">": opGt, ">=": opGe}
 
-func (e arithExpr) eval(get func(string) (any, bool)) any {
-	l, lok := number(e.l.eval(get))
-	r, rok := number(e.r.eval(get))
-	if !lok || !rok {
-		return nil
-	}
-	li, lint := l.(int64)
-	ri, rint := r.(int64)
-	if lint && rint {
-		switch e.op {
-		case '+':
-			return li + ri
-		case '-':
-			return li - ri
-		case '*':
-			return li * ri
-		case '/':
-			if ri == 0 || li == math.MinInt64 && ri == -1 {
-				return nil
-			}
-			return li / ri
-		}
-	}
-	lf, rf := asFloat(l), asFloat(r)
-	switch e.op {
-	case '+':
-		return lf + rf
-	case '-':
-		return lf - rf
-	case '*':
-		return lf * rf
-	}
-	if rf == 0 {
-		return nil
-	}
-	return lf / rf
-}
-
-type compareExpr struct {
-	op   string
-	l, r expr
-}
-
-func (e compareExpr) eval(get func(string) (any, bool)) any {
-	c, ok := compare(e.l.eval(get), e.r.eval(get))
-	if !ok {
-		return nil
-	}
-	switch e.op {
-	case "=":
+func (op cmpOp) holds(c int) bool {
+	switch op {
+	case opEq:
 		return c == 0
-	case "<>":
+	case opNe:
 		return c != 0
-	case "<":
+	case opLt:
 		return c < 0
-	case "<=":
+	case opLe:
 		return c <= 0
-	case ">":
+	case opGt:
 		return c > 0
 	}
 	return c >= 0
 }
 
-// compare orders two values; ok is false when they cannot be compared (a
-// NULL, or types with no conversion between them).
-func compare(l, r any) (int, bool) {
+type compareExpr struct {
+	op   cmpOp
+	l, r expr
+}
+
+func (e compareExpr) eval(get getter) any {
+	c, ok := compare(e.l.eval(get), e.r.eval(get), e.op == opEq || e.op == opNe)
+	if !ok {
+		return nil
+	}
+	return e.op.holds(c)
+}
+
+// betweenExpr evaluates its subject once: `e >= lo AND e <= hi`.
+type betweenExpr struct{ e, lo, hi expr }
+
+func (e betweenExpr) eval(get getter) any {
+	v := e.e.eval(get)
+	lc, lok := compare(v, e.lo.eval(get), false)
+	hc, hok := compare(v, e.hi.eval(get), false)
+	switch {
+	case lok && lc < 0, hok && hc > 0:
+		return false
+	case lok && hok:
+		return true
+	}
+	return nil
+}
+
+// compare orders two values; ok is false (UNKNOWN) when either is NULL or
+// they have no common type. A string facing a number or a boolean is read as
+// one, because STOMP and MQTT carry every header as a string. Booleans are
+// only equal or not: with equality false they are UNKNOWN.
+func compare(l, r any, equality bool) (c int, ok bool) {
 	if l == nil || r == nil {
 		return 0, false
 	}
@@ -196,16 +145,12 @@ func compare(l, r any) (int, bool) {
 	if lstr && rstr {
 		return strings.Compare(ls, rs), true
 	}
-	lb, lbool := l.(bool)
-	rb, rbool := r.(bool)
+	_, lbool := l.(bool)
+	_, rbool := r.(bool)
 	if lbool || rbool {
-		if !lbool {
-			lb, lbool = parseBool(l)
-		}
-		if !rbool {
-			rb, rbool = parseBool(r)
-		}
-		if !lbool || !rbool {
+		lb, lok := toBool(l)
+		rb, rok := toBool(r)
+		if !lok || !rok || !equality {
 			return 0, false
 		}
 		if lb == rb {
@@ -213,59 +158,167 @@ func compare(l, r any) (int, bool) {
 		}
 		return 1, true
 	}
-	ln, lok := number(l)
-	rn, rok := number(r)
+	ln, lok := toNumber(l)
+	rn, rok := toNumber(r)
 	if !lok || !rok {
 		return 0, false
 	}
-	li, lint := ln.(int64)
-	ri, rint := rn.(int64)
-	if lint && rint {
-		switch {
-		case li < ri:
-			return -1, true
-		case li > ri:
-			return 1, true
-		}
-		return 0, true
+	if !ln.isFloat && !rn.isFloat {
+		return cmpOrdered(ln.i, rn.i), true
 	}
-	lf, rf := asFloat(ln), asFloat(rn)
-	switch {
-	case lf < rf:
-		return -1, true
-	case lf > rf:
-		return 1, true
-	case lf == rf:
-		return 0, true
+	lf, rf := ln.float(), rn.float()
+	if math.IsNaN(lf) || math.IsNaN(rf) {
+		return 0, false
 	}
-	return 0, false
+	return cmpOrdered(lf, rf), true
 }
 
-func parseBool(v any) (bool, bool) {
-	s, ok := v.(string)
-	if !ok {
-		return false, false
+func cmpOrdered[T int64 | float64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	switch strings.ToLower(s) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
+	return 0
+}
+
+func toBool(v any) (b, ok bool) {
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		switch strings.ToLower(v) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
 	}
 	return false, false
 }
 
-type inExpr struct {
-	e   expr
-	set map[string]bool
+// number is an int64 or a float64 without boxing.
+type number struct {
+	i       int64
+	f       float64
+	isFloat bool
 }
 
-func (e inExpr) eval(get func(string) (any, bool)) any {
+func (n number) float() float64 {
+	if n.isFloat {
+		return n.f
+	}
+	return float64(n.i)
+}
+
+// toNumber reads v as a number: int64 and float64 as they are, a string
+// when it is written as a decimal number (integer first, then float). Java's
+// and Go's extras (NaN, Infinity, hex floats, underscores) are not numbers
+// in a header.
+func toNumber(v any) (number, bool) {
+	switch v := v.(type) {
+	case int64:
+		return number{i: v}, true
+	case float64:
+		return number{f: v, isFloat: true}, true
+	case string:
+		s := strings.TrimSpace(v)
+		if s == "" || strings.TrimLeft(s, "0123456789+-.eE") != "" {
+			return number{}, false
+		}
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return number{i: i}, true
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return number{f: f, isFloat: true}, true
+		}
+	}
+	return number{}, false
+}
+
+type negExpr struct{ e expr }
+
+func (e negExpr) eval(get getter) any {
+	n, ok := toNumber(e.e.eval(get))
+	switch {
+	case !ok:
+		return nil
+	case n.isFloat:
+		return -n.f
+	}
+	return -n.i
+}
+
+// arithExpr keeps int64 arithmetic in int64 (wrapping on overflow, as Java's
+// long does) and turns to float64 when either side is one. Division or
+// remainder by zero is UNKNOWN.
+type arithExpr struct {
+	op   byte // + - * / %
+	l, r expr
+}
+
+func (e arithExpr) eval(get getter) any {
+	l, lok := toNumber(e.l.eval(get))
+	r, rok := toNumber(e.r.eval(get))
+	if !lok || !rok {
+		return nil
+	}
+	if !l.isFloat && !r.isFloat {
+		return intArith(e.op, l.i, r.i)
+	}
+	return floatArith(e.op, l.float(), r.float())
+}
+
+func intArith(op byte, l, r int64) any {
+	switch op {
+	case '+':
+		return l + r
+	case '-':
+		return l - r
+	case '*':
+		return l * r
+	}
+	if r == 0 {
+		return nil
+	}
+	if op == '/' {
+		return l / r
+	}
+	return l % r
+}
+
+func floatArith(op byte, l, r float64) any {
+	switch op {
+	case '+':
+		return l + r
+	case '-':
+		return l - r
+	case '*':
+		return l * r
+	}
+	if r == 0 {
+		return nil
+	}
+	if op == '/' {
+		return l / r
+	}
+	return math.Mod(l, r)
+}
+
+// inExpr tests membership in a set of string literals.
+type inExpr struct {
+	e   expr
+	set map[string]struct{}
+}
+
+func (e inExpr) eval(get getter) any {
 	s, ok := e.e.eval(get).(string)
 	if !ok {
 		return nil
 	}
-	return e.set[s]
+	_, in := e.set[s]
+	return in
 }
 
 type likeExpr struct {
@@ -273,86 +326,10 @@ type likeExpr struct {
 	m likeMatcher
 }
 
-func (e likeExpr) eval(get func(string) (any, bool)) any {
+func (e likeExpr) eval(get getter) any {
 	s, ok := e.e.eval(get).(string)
 	if !ok {
 		return nil
 	}
 	return e.m.match(s)
-}
-
-// likeMatcher is a LIKE pattern compiled to literal runs and wildcards.
-type likeMatcher []likePart
-
-type likePart struct {
-	any  bool   // % : any run of characters
-	one  bool   // _ : exactly one character
-	text string // otherwise a literal run
-}
-
-func compileLike(pattern string, escape byte) likeMatcher {
-	var m likeMatcher
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			m = append(m, likePart{text: lit.String()})
-			lit.Reset()
-		}
-	}
-	for i := 0; i < len(pattern); i++ {
-		c := pattern[i]
-		switch {
-		case escape != 0 && c == escape && i+1 < len(pattern):
-			i++
-			lit.WriteByte(pattern[i])
-		case c == '%':
-			flush()
-			if len(m) == 0 || !m[len(m)-1].any {
-				m = append(m, likePart{any: true})
-			}
-		case c == '_':
-			flush()
-			m = append(m, likePart{one: true})
-		default:
-			lit.WriteByte(c)
-		}
-	}
-	flush()
-	return m
-}
-
-// match walks the pattern with backtracking only at the last %, which keeps
-// it linear in practice.
-func (m likeMatcher) match(s string) bool {
-	pi, si := 0, 0
-	star, starS := -1, 0
-	for si <= len(s) {
-		if pi < len(m) {
-			p := m[pi]
-			switch {
-			case p.any:
-				star, starS = pi, si
-				pi++
-				continue
-			case p.one && si < len(s):
-				_, size := utf8.DecodeRuneInString(s[si:])
-				si += size
-				pi++
-				continue
-			case !p.any && !p.one && strings.HasPrefix(s[si:], p.text):
-				si += len(p.text)
-				pi++
-				continue
-			}
-		} else if si == len(s) {
-			return true
-		}
-		if star < 0 || starS >= len(s) {
-			return false
-		}
-		_, size := utf8.DecodeRuneInString(s[starS:])
-		starS += size
-		pi, si = star+1, starS
-	}
-	return false
 }

@@ -3,15 +3,17 @@ package selector
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
-// Limits that keep hostile selectors harmless.
+// Limits that keep hostile selectors harmless: the parser recurses once per
+// nesting level, so bounding nesting bounds its stack.
 const (
 	maxLength = 4096
 	maxDepth  = 100
 )
 
-// Selector is a compiled message selector.
+// Selector is a compiled message selector, safe for concurrent use.
 type Selector struct {
 	src  string
 	root expr
@@ -22,33 +24,63 @@ func (s *Selector) String() string { return s.src }
 
 // Matches reports whether the selector is TRUE for a message whose
 // identifiers get resolves (string, int64, float64 or bool; ok false for
-// NULL). UNKNOWN counts as no match.
+// NULL). FALSE and UNKNOWN are no match.
 func (s *Selector) Matches(get func(name string) (any, bool)) bool {
 	v, _ := s.root.eval(get).(bool)
 	return v
 }
 
-// Parse compiles a selector; its error names what is wrong and where.
-func Parse(src string) (*Selector, error) {
-	if len(src) > maxLength {
-		return nil, fmt.Errorf("selector: longer than %d bytes", maxLength)
+// Parse compiles a selector. Its error says what is wrong and where, as a
+// character offset into s: `selector: unexpected "AND" at offset 12:
+// expected an expression`.
+func Parse(s string) (*Selector, error) {
+	if len(s) > maxLength {
+		return nil, syntaxError(s, maxLength, "too long", fmt.Sprintf("at most %d bytes", maxLength))
 	}
-	toks, err := lex(src)
+	toks, err := lex(s)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks}
+	p := &parser{src: s, toks: toks}
 	root, err := p.or()
 	if err != nil {
 		return nil, err
 	}
 	if t := p.peek(); t.kind != tEOF {
-		return nil, p.errorf(t, "expected the end of the selector")
+		return nil, p.unexpected(t, "expected AND, OR or the end of the selector")
 	}
-	return &Selector{src: src, root: root}, nil
+	if err := p.want(root, kBool); err != nil {
+		return nil, err
+	}
+	return &Selector{src: s, root: root.e}, nil
+}
+
+// kind is what the parser knows of an expression's type, so that it can
+// reject what ActiveMQ rejects at parse time (`price + 1` as a condition,
+// `TRUE * 2`) while identifiers, whose type only the message knows, pass.
+type kind uint8
+
+const (
+	kAny  kind = iota // an identifier
+	kBool             // a condition or TRUE/FALSE
+	kNum              // a number literal or arithmetic
+	kStr              // a string literal
+	kNull             // the NULL literal
+)
+
+func (k kind) String() string {
+	return [...]string{"identifier", "condition", "number", "string", "NULL"}[k]
+}
+
+// operand is a parsed expression with its static kind and source offset.
+type operand struct {
+	e   expr
+	k   kind
+	pos int
 }
 
 type parser struct {
+	src   string
 	toks  []token
 	i     int
 	depth int
@@ -77,63 +109,77 @@ func (p *parser) accept(kind tokenKind, text string) bool {
 	return false
 }
 
-func (p *parser) errorf(t token, format string, args ...any) error {
-	what := strconv.Quote(t.text)
-	if t.kind == tEOF {
-		what = "end of selector"
+func (p *parser) unexpected(t token, want string) error {
+	what := "end of selector"
+	if t.kind != tEOF {
+		what = strconv.Quote(p.src[t.pos:t.end])
 	}
-	return fmt.Errorf("selector: unexpected %s at offset %d: %s", what, t.pos, fmt.Sprintf(format, args...))
+	return syntaxError(p.src, t.pos, "unexpected "+what, want)
 }
 
-func (p *parser) enter() error {
-	p.depth++
-	if p.depth > maxDepth {
-		return fmt.Errorf("selector: nested deeper than %d at offset %d", maxDepth, p.peek().pos)
+// want checks an operand's static kind: kBool where a condition is needed,
+// kNum where arithmetic is, kStr for LIKE and IN.
+func (p *parser) want(o operand, k kind) error {
+	ok := o.k == k || o.k == kAny || k == kNum && o.k == kNull
+	if ok {
+		return nil
 	}
-	return nil
+	return syntaxError(p.src, o.pos, "unexpected "+o.k.String(), "expected a "+k.String())
 }
 
-func (p *parser) or() (expr, error) {
-	l, err := p.and()
-	for err == nil && p.accept(tKeyword, "OR") {
-		var r expr
-		if r, err = p.and(); err == nil {
-			l = orExpr{l, r}
-		}
-	}
-	return l, err
-}
-
-func (p *parser) and() (expr, error) {
-	l, err := p.not()
-	for err == nil && p.accept(tKeyword, "AND") {
-		var r expr
-		if r, err = p.not(); err == nil {
-			l = andExpr{l, r}
-		}
-	}
-	return l, err
-}
-
-func (p *parser) not() (expr, error) {
-	if err := p.enter(); err != nil {
-		return nil, err
+// nest runs f one nesting level deeper; t is the token that opens the level.
+func (p *parser) nest(t token, f func() (operand, error)) (operand, error) {
+	if p.depth++; p.depth > maxDepth {
+		return operand{}, p.unexpected(t, fmt.Sprintf("nested deeper than %d", maxDepth))
 	}
 	defer func() { p.depth-- }()
-	if p.accept(tKeyword, "NOT") {
-		e, err := p.not()
-		if err != nil {
-			return nil, err
-		}
-		return notExpr{e}, nil
-	}
-	return p.comparison()
+	return f()
 }
 
-func (p *parser) comparison() (expr, error) {
+func (p *parser) or() (operand, error) { return p.logic("OR", true, p.and) }
+
+func (p *parser) and() (operand, error) { return p.logic("AND", false, p.not) }
+
+// logic parses a chain of AND or OR into one n-ary node, so that a long
+// chain costs no depth when evaluated.
+func (p *parser) logic(word string, decisive bool, sub func() (operand, error)) (operand, error) {
+	first, err := sub()
+	if err != nil || !p.is(tKeyword, word) {
+		return first, err
+	}
+	terms := []expr{first.e}
+	for o := first; ; {
+		if err := p.want(o, kBool); err != nil {
+			return operand{}, err
+		}
+		if !p.accept(tKeyword, word) {
+			return operand{logicExpr{terms: terms, decisive: decisive}, kBool, first.pos}, nil
+		}
+		if o, err = sub(); err != nil {
+			return operand{}, err
+		}
+		terms = append(terms, o.e)
+	}
+}
+
+func (p *parser) not() (operand, error) {
+	t := p.peek()
+	if !p.accept(tKeyword, "NOT") {
+		return p.comparison()
+	}
+	return p.nest(t, func() (operand, error) {
+		o, err := p.not()
+		if err == nil {
+			err = p.want(o, kBool)
+		}
+		return operand{notExpr{o.e}, kBool, t.pos}, err
+	})
+}
+
+func (p *parser) comparison() (operand, error) {
 	l, err := p.additive()
 	if err != nil {
-		return nil, err
+		return operand{}, err
 	}
 	negate := false
 	if p.is(tKeyword, "NOT") {
@@ -145,182 +191,209 @@ func (p *parser) comparison() (expr, error) {
 	t := p.peek()
 	var e expr
 	switch {
-	case t.kind == tOp && isComparison(t.text):
+	case t.kind == tOp && cmpOps[t.text] != 0:
 		p.next()
-		r, err := p.additive()
-		if err != nil {
-			return nil, err
-		}
-		e = compareExpr{op: t.text, l: l, r: r}
+		e, err = p.compare(l, cmpOps[t.text])
 	case t.kind == tKeyword && t.text == "LIKE":
 		p.next()
-		if e, err = p.like(l); err != nil {
-			return nil, err
-		}
+		e, err = p.like(l)
 	case t.kind == tKeyword && t.text == "IN":
 		p.next()
-		if e, err = p.in(l); err != nil {
-			return nil, err
-		}
+		e, err = p.in(l)
 	case t.kind == tKeyword && t.text == "BETWEEN":
 		p.next()
-		lo, err := p.additive()
-		if err != nil {
-			return nil, err
-		}
-		if !p.accept(tKeyword, "AND") {
-			return nil, p.errorf(p.peek(), "expected AND in BETWEEN")
-		}
-		hi, err := p.additive()
-		if err != nil {
-			return nil, err
-		}
-		e = andExpr{compareExpr{">=", l, lo}, compareExpr{"<=", l, hi}}
+		e, err = p.between(l)
 	case t.kind == tKeyword && t.text == "IS":
 		p.next()
 		not := p.accept(tKeyword, "NOT")
 		if !p.accept(tKeyword, "NULL") {
-			return nil, p.errorf(p.peek(), "expected NULL after IS")
+			return operand{}, p.unexpected(p.peek(), "expected NULL after IS")
 		}
-		return isNullExpr{e: l, not: not}, nil
+		e = isNullExpr{e: l.e, not: not}
 	default:
 		return l, nil
 	}
+	if err != nil {
+		return operand{}, err
+	}
 	if negate {
-		return notExpr{e}, nil
+		e = notExpr{e}
 	}
-	return e, nil
+	return operand{e, kBool, l.pos}, nil
 }
 
-func isComparison(op string) bool {
-	switch op {
-	case "=", "<>", "<", "<=", ">", ">=":
-		return true
+func (p *parser) compare(l operand, op cmpOp) (expr, error) {
+	r, err := p.additive()
+	if err != nil {
+		return nil, err
 	}
-	return false
+	// Booleans have no order (JMS 3.8.1.2); strings do, as in ActiveMQ.
+	if op != opEq && op != opNe {
+		for _, o := range []operand{l, r} {
+			if o.k == kBool {
+				return nil, syntaxError(p.src, o.pos, "unexpected condition", "booleans compare only with = and <>")
+			}
+		}
+	}
+	return compareExpr{op: op, l: l.e, r: r.e}, nil
 }
 
-func (p *parser) like(l expr) (expr, error) {
+func (p *parser) between(l operand) (expr, error) {
+	lo, err := p.additive()
+	if err != nil {
+		return nil, err
+	}
+	if !p.accept(tKeyword, "AND") {
+		return nil, p.unexpected(p.peek(), "expected AND in BETWEEN")
+	}
+	hi, err := p.additive()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range []operand{l, lo, hi} {
+		if err := p.want(o, kNum); err != nil {
+			return nil, err
+		}
+	}
+	return betweenExpr{e: l.e, lo: lo.e, hi: hi.e}, nil
+}
+
+func (p *parser) like(l operand) (expr, error) {
+	if err := p.want(l, kStr); err != nil {
+		return nil, err
+	}
 	t := p.next()
 	if t.kind != tString {
-		return nil, p.errorf(t, "LIKE takes a quoted pattern")
+		return nil, p.unexpected(t, "expected a quoted LIKE pattern")
 	}
-	var escape byte
+	escape := rune(-1)
 	if p.accept(tKeyword, "ESCAPE") {
 		et := p.next()
-		if et.kind != tString || len(et.text) != 1 {
-			return nil, p.errorf(et, "ESCAPE takes one quoted character")
+		runes := []rune(et.text)
+		if et.kind != tString || len(runes) != 1 {
+			return nil, p.unexpected(et, "expected one quoted ESCAPE character")
 		}
-		escape = et.text[0]
+		escape = runes[0]
 	}
-	return likeExpr{e: l, m: compileLike(t.text, escape)}, nil
+	return likeExpr{e: l.e, m: compileLike(t.text, escape)}, nil
 }
 
-func (p *parser) in(l expr) (expr, error) {
-	if !p.accept(tOp, "(") {
-		return nil, p.errorf(p.peek(), "expected ( after IN")
+func (p *parser) in(l operand) (expr, error) {
+	if err := p.want(l, kStr); err != nil {
+		return nil, err
 	}
-	set := map[string]bool{}
+	if !p.accept(tOp, "(") {
+		return nil, p.unexpected(p.peek(), "expected ( after IN")
+	}
+	set := map[string]struct{}{}
 	for {
 		t := p.next()
 		if t.kind != tString {
-			return nil, p.errorf(t, "IN takes a list of quoted strings")
+			return nil, p.unexpected(t, "expected a quoted string in the IN list")
 		}
-		set[t.text] = true
+		set[t.text] = struct{}{}
 		if p.accept(tOp, ")") {
-			return inExpr{e: l, set: set}, nil
+			return inExpr{e: l.e, set: set}, nil
 		}
 		if !p.accept(tOp, ",") {
-			return nil, p.errorf(p.peek(), "expected , or ) in the IN list")
+			return nil, p.unexpected(p.peek(), "expected , or ) in the IN list")
 		}
 	}
 }
 
-func (p *parser) additive() (expr, error) {
-	l, err := p.multiplicative()
-	for err == nil && (p.is(tOp, "+") || p.is(tOp, "-")) {
-		op := p.next().text
-		var r expr
-		if r, err = p.multiplicative(); err == nil {
-			l = arithExpr{op: op[0], l: l, r: r}
+func (p *parser) additive() (operand, error) { return p.arith("+-", p.multiplicative) }
+
+func (p *parser) multiplicative() (operand, error) { return p.arith("*/%", p.unary) }
+
+// arith parses a left-associative chain of the operators in ops.
+func (p *parser) arith(ops string, sub func() (operand, error)) (operand, error) {
+	l, err := sub()
+	for err == nil {
+		t := p.peek()
+		if t.kind != tOp || len(t.text) != 1 || !strings.Contains(ops, t.text) {
+			break
 		}
+		p.next()
+		var r operand
+		if r, err = sub(); err != nil {
+			break
+		}
+		if err = p.want(l, kNum); err == nil {
+			err = p.want(r, kNum)
+		}
+		l = operand{arithExpr{op: t.text[0], l: l.e, r: r.e}, kNum, l.pos}
 	}
 	return l, err
 }
 
-func (p *parser) multiplicative() (expr, error) {
-	l, err := p.unary()
-	for err == nil && (p.is(tOp, "*") || p.is(tOp, "/")) {
-		op := p.next().text
-		var r expr
-		if r, err = p.unary(); err == nil {
-			l = arithExpr{op: op[0], l: l, r: r}
-		}
+func (p *parser) unary() (operand, error) {
+	t := p.peek()
+	if !p.accept(tOp, "-") && !p.accept(tOp, "+") {
+		return p.primary()
 	}
-	return l, err
+	// A negative literal is folded, which is also the only way to write
+	// -9223372036854775808.
+	if nt := p.peek(); t.text == "-" && (nt.kind == tInt || nt.kind == tFloat) {
+		p.next()
+		return p.number(nt, "-"+nt.text, t.pos)
+	}
+	return p.nest(t, func() (operand, error) {
+		o, err := p.unary()
+		if err == nil {
+			err = p.want(o, kNum)
+		}
+		if t.text == "-" {
+			o.e = negExpr{o.e}
+		}
+		return operand{o.e, kNum, t.pos}, err
+	})
 }
 
-func (p *parser) unary() (expr, error) {
-	if err := p.enter(); err != nil {
-		return nil, err
-	}
-	defer func() { p.depth-- }()
-	if p.accept(tOp, "-") {
-		e, err := p.unary()
+func (p *parser) number(t token, text string, pos int) (operand, error) {
+	if t.kind == tFloat {
+		v, err := strconv.ParseFloat(text, 64)
 		if err != nil {
-			return nil, err
+			return operand{}, p.unexpected(t, "not a 64-bit floating-point number")
 		}
-		return arithExpr{op: '-', l: literal{int64(0)}, r: e}, nil
+		return operand{literal{v}, kNum, pos}, nil
 	}
-	if p.accept(tOp, "+") {
-		return p.unary()
+	// Base 0 reads 0x.. as hexadecimal and a leading 0 as octal, as JMS does.
+	v, err := strconv.ParseInt(text, 0, 64)
+	if err != nil {
+		return operand{}, p.unexpected(t, "not a 64-bit integer")
 	}
-	return p.primary()
+	return operand{literal{v}, kNum, pos}, nil
 }
 
-func (p *parser) primary() (expr, error) {
+func (p *parser) primary() (operand, error) {
 	t := p.next()
 	switch t.kind {
 	case tIdent:
-		return ident(t.text), nil
+		return operand{ident(t.text), kAny, t.pos}, nil
 	case tString:
-		return literal{t.text}, nil
-	case tInt:
-		v, err := strconv.ParseInt(t.text, 0, 64)
-		if err != nil {
-			return nil, p.errorf(t, "not a 64-bit integer")
-		}
-		return literal{v}, nil
-	case tFloat:
-		v, err := strconv.ParseFloat(t.text, 64)
-		if err != nil {
-			return nil, p.errorf(t, "not a number")
-		}
-		return literal{v}, nil
+		return operand{literal{t.text}, kStr, t.pos}, nil
+	case tInt, tFloat:
+		return p.number(t, t.text, t.pos)
 	case tKeyword:
 		switch t.text {
 		case "TRUE":
-			return literal{true}, nil
+			return operand{literal{true}, kBool, t.pos}, nil
 		case "FALSE":
-			return literal{false}, nil
+			return operand{literal{false}, kBool, t.pos}, nil
 		case "NULL":
-			return literal{nil}, nil
+			return operand{literal{nil}, kNull, t.pos}, nil
 		}
 	case tOp:
 		if t.text == "(" {
-			if err := p.enter(); err != nil {
-				return nil, err
-			}
-			defer func() { p.depth-- }()
-			e, err := p.or()
-			if err != nil {
-				return nil, err
-			}
-			if !p.accept(tOp, ")") {
-				return nil, p.errorf(p.peek(), "expected )")
-			}
-			return e, nil
+			return p.nest(t, func() (operand, error) {
+				o, err := p.or()
+				if err == nil && !p.accept(tOp, ")") {
+					err = p.unexpected(p.peek(), "expected )")
+				}
+				o.pos = t.pos
+				return o, err
+			})
 		}
 	}
-	return nil, p.errorf(t, "expected an expression")
+	return operand{}, p.unexpected(t, "expected an expression")
 }

@@ -121,7 +121,12 @@ func (h *hook) endSession(id string) {
 	}
 }
 
-// OnPublish sends the message to the core before mochi acknowledges it.
+// OnPublish sends the message to the core before the client hears back.
+// A QoS 1 PUBLISH is acknowledged by the session's acker once durable,
+// while the client's next packets are read: mochi is told to leave it
+// (ErrRejectPacket, no PUBACK of its own). Retained and QoS 2 messages go
+// the synchronous way, mochi answering after the hook returns, since
+// mochi's PUBREC/PUBREL state is what makes QoS 2 exactly once.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if strings.HasPrefix(pk.TopicName, "$") {
 		return pk, packets.CodeSuccessIgnore
@@ -130,23 +135,45 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if sess == nil {
 		return pk, packets.ErrUnspecifiedError
 	}
+	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain {
+		conf, err := sess.cs.SendAsync(context.Background(), message(pk))
+		if err != nil {
+			return pk, h.refuse(cl, pk, err)
+		}
+		if conf == core.Confirmed && sess.outstanding.Load() == 0 {
+			// Nothing to wait for and no PUBACK before it: mochi's own
+			// PUBACK, written now, keeps the order.
+			return pk, packets.CodeSuccessIgnore
+		}
+		sess.confirm(pendingAck{cl: cl, id: pk.PacketID, conf: conf})
+		return pk, packets.ErrRejectPacket
+	}
 	if err := h.send(sess.cs, pk); err != nil {
-		h.s.log.Warn("publish refused", "client", cl.ID, "topic", pk.TopicName, "err", err)
-		code := packets.ErrImplementationSpecificError
-		if errors.Is(err, core.ErrInvalidDestination) {
-			code = packets.ErrTopicNameInvalid
-		} else if errors.Is(err, core.ErrDestinationFull) {
-			code = packets.ErrQuotaExceeded
-		}
-		if cl.Properties.ProtocolVersion < 5 {
-			// 3.1.1 has no negative acknowledgement: closing the
-			// connection is how the publisher learns.
-			cl.Stop(code)
-			return pk, packets.ErrRejectPacket
-		}
-		return pk, code
+		return pk, h.refuse(cl, pk, err)
 	}
 	return pk, packets.CodeSuccessIgnore
+}
+
+// refuse tells a publisher its message was not taken: MQTT 5 by the
+// acknowledgement's reason code, 3.1.1 (which has none) by closing.
+func (h *hook) refuse(cl *mochi.Client, pk packets.Packet, err error) error {
+	h.s.log.Warn("publish refused", "client", cl.ID, "topic", pk.TopicName, "err", err)
+	code := reasonFor(err)
+	if cl.Properties.ProtocolVersion < 5 {
+		cl.Stop(code)
+		return packets.ErrRejectPacket
+	}
+	return code
+}
+
+func reasonFor(err error) packets.Code {
+	switch {
+	case errors.Is(err, core.ErrInvalidDestination):
+		return packets.ErrTopicNameInvalid
+	case errors.Is(err, core.ErrDestinationFull):
+		return packets.ErrQuotaExceeded
+	}
+	return packets.ErrImplementationSpecificError
 }
 
 // send puts a PUBLISH (or a will) into the core, and a retained one into

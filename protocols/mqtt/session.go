@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hamq/hamq/core"
 )
@@ -37,8 +39,19 @@ type session struct {
 	pending map[uint16]uint64        // packet id of a QoS 1/2 PUBLISH -> core delivery tag
 	out     []outgoing
 	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
+	acks    chan pendingAck // QoS 1 publishes awaiting durability, in arrival order
+	// outstanding counts PUBACKs queued and not yet written; only the
+	// client's read goroutine adds to it.
+	outstanding atomic.Int32
+	stop        chan struct{}
+	done        sync.WaitGroup
+}
+
+// pendingAck is a QoS 1 PUBLISH whose PUBACK waits for its confirmation.
+type pendingAck struct {
+	cl   *mochi.Client
+	id   uint16
+	conf core.Confirmation
 }
 
 type subscription struct {
@@ -59,8 +72,11 @@ func (s *Server) newSession(id string, persistent bool) (*session, error) {
 		return nil, err
 	}
 	sess := &session{s: s, id: id, cs: cs, persistent: persistent, subs: map[string]*subscription{},
-		pending: map[uint16]uint64{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		pending: map[uint16]uint64{}, wake: make(chan struct{}, 1), acks: make(chan pendingAck, s.opts.MaxInflight),
+		stop: make(chan struct{})}
+	sess.done.Add(2)
 	go sess.writeLoop()
+	go sess.ackLoop()
 	return sess, nil
 }
 
@@ -124,8 +140,53 @@ func (sess *session) restore() error {
 // their queues (durable ones stay stored).
 func (sess *session) close() {
 	close(sess.stop)
-	<-sess.done
+	sess.done.Wait()
 	sess.cs.Close()
+}
+
+// confirm queues a PUBACK for when its message is durable; a client with
+// MaxInflight of them outstanding waits here, which stops its reads.
+func (sess *session) confirm(a pendingAck) {
+	sess.outstanding.Add(1)
+	select {
+	case sess.acks <- a:
+	case <-sess.stop:
+	}
+}
+
+// ackLoop sends PUBACKs in the order the PUBLISHes came, as MQTT requires,
+// each once its message is durable.
+func (sess *session) ackLoop() {
+	defer sess.done.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-sess.stop
+		cancel()
+	}()
+	for {
+		var a pendingAck
+		select {
+		case a = <-sess.acks:
+		case <-sess.stop:
+			return
+		}
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: a.id}
+		if err := a.conf.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			sess.s.log.Warn("publish not durable", "client", sess.id, "err", err)
+			if a.cl.Properties.ProtocolVersion < 5 {
+				a.cl.Stop(reasonFor(err))
+				sess.outstanding.Add(-1)
+				continue
+			}
+			ack.ReasonCode = reasonFor(err).Code
+		}
+		a.cl.WritePacket(ack)
+		sess.outstanding.Add(-1)
+	}
 }
 
 // consumer hands core deliveries to the session's writer.
@@ -149,7 +210,7 @@ func (c consumer) Deliver(d core.Delivery) {
 // a QoS 0 one is acknowledged in the core once written (or lost with an
 // absent client, as QoS 0 allows).
 func (sess *session) writeLoop() {
-	defer close(sess.done)
+	defer sess.done.Done()
 	for {
 		select {
 		case <-sess.wake:
