@@ -43,6 +43,9 @@ func cmdBench(args []string) error {
 	qos := fs.Int("qos", 1, "MQTT: QoS of publishes and subscriptions")
 	sessionSub := fs.Bool("session", false, "MQTT: consumers keep persistent sessions (clean session false)")
 	window := fs.Int("window", 1, "unconfirmed sends each producer may have outstanding")
+	idle := fs.Int("idle", 0, "MQTT: instead of messages, hold this many idle connections and print the broker's memory (needs --http)")
+	adminURL := fs.String("http", defaultHTTP, "admin API of the broker, for --idle")
+	hold := fs.Duration("hold", 5*time.Second, "with --idle: how long the connections are held before the broker's memory is read")
 	dest := fs.String("destination", "", "STOMP destination (default /queue/hamq.bench; a /topic/ gives every consumer every message) or MQTT topic (default hamq/bench)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
@@ -63,6 +66,12 @@ func cmdBench(args []string) error {
 		dial = dialMQTTBench
 	default:
 		return fmt.Errorf("--proto %q: want stomp or mqtt", *proto)
+	}
+	if *idle > 0 {
+		if *proto != "mqtt" {
+			return fmt.Errorf("--idle is for --proto mqtt")
+		}
+		return benchIdle(cfg.url, *adminURL, *idle, *hold)
 	}
 	if *producers < 1 || *count < *producers {
 		return fmt.Errorf("want at least one producer and one message per producer")

@@ -59,6 +59,11 @@ func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) 
 	caps.MaximumClients = opts.MaxConnections
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.MaximumSessionExpiryInterval = opts.SessionExpiry
+	// mochi's own outbound queue carries only retained and $SYS messages
+	// here (hamq writes deliveries itself); its default of 8192 slots was
+	// 64 KiB of every connection; 256 holds the retained messages one
+	// SUBSCRIBE commonly brings.
+	caps.MaximumClientWritesPending = 256
 	s := &Server{b: b, opts: opts, log: log, sessions: map[string]*session{}}
 	s.m = mochi.New(&mochi.Options{Capabilities: caps, Logger: log})
 	if err := s.m.AddHook(&hook{s: s}, nil); err != nil {

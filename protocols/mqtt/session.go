@@ -37,14 +37,21 @@ type session struct {
 	mu      sync.Mutex
 	subs    map[string]*subscription // by filter
 	pending map[uint16]uint64        // packet id of a QoS 1/2 PUBLISH -> core delivery tag
-	out     []outgoing
-	wake    chan struct{}
-	acks    chan pendingAck // QoS 1 publishes awaiting durability, in arrival order
+	out     []outgoing               // deliveries for the writer
+	writing bool                     // a writer goroutine is running
+	acks    []pendingAck             // QoS 1 publishes awaiting durability, in arrival order
+	acking  bool                     // an acker goroutine is running
+	closed  bool
+
+	// room bounds the PUBACKs outstanding: a client with that many waits,
+	// which stops its reads.
+	room chan struct{}
 	// outstanding counts PUBACKs queued and not yet written; only the
 	// client's read goroutine adds to it.
 	outstanding atomic.Int32
-	stop        chan struct{}
-	done        sync.WaitGroup
+	ctx         context.Context // ends with the session
+	cancel      context.CancelFunc
+	running     sync.WaitGroup // writer and acker goroutines
 }
 
 // pendingAck is a QoS 1 PUBLISH whose PUBACK waits for its confirmation.
@@ -71,14 +78,15 @@ func (s *Server) newSession(id string, persistent bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{s: s, id: id, cs: cs, persistent: persistent, subs: map[string]*subscription{},
-		pending: map[uint16]uint64{}, wake: make(chan struct{}, 1), acks: make(chan pendingAck, s.opts.MaxInflight),
-		stop: make(chan struct{})}
-	sess.done.Add(2)
-	go sess.writeLoop()
-	go sess.ackLoop()
+		pending: map[uint16]uint64{}, room: make(chan struct{}, maxUnacked), ctx: ctx, cancel: cancel}
 	return sess, nil
 }
+
+// maxUnacked bounds the QoS 1 PUBACKs one client may have waiting for
+// durability; enough for its publishes to share group commits.
+const maxUnacked = 256
 
 // subscribe attaches a filter: durable in a persistent session at QoS 1 or
 // 2, shared for $share filters, else for as long as the session.
@@ -139,53 +147,72 @@ func (sess *session) restore() error {
 // close ends the core session: its unacknowledged messages go back to
 // their queues (durable ones stay stored).
 func (sess *session) close() {
-	close(sess.stop)
-	sess.done.Wait()
+	sess.mu.Lock()
+	sess.closed = true
+	sess.mu.Unlock()
+	sess.cancel()
+	sess.running.Wait()
 	sess.cs.Close()
 }
 
-// confirm queues a PUBACK for when its message is durable; a client with
-// MaxInflight of them outstanding waits here, which stops its reads.
-func (sess *session) confirm(a pendingAck) {
-	sess.outstanding.Add(1)
-	select {
-	case sess.acks <- a:
-	case <-sess.stop:
+// spawn runs fn on a goroutine of the session's unless it is closed; the
+// writer and the acker run only while they have work, so an idle session
+// holds no goroutine. sess.mu is held.
+func (sess *session) spawn(running *bool, fn func()) {
+	if *running || sess.closed {
+		return
 	}
+	*running = true
+	sess.running.Add(1)
+	go func() {
+		defer sess.running.Done()
+		fn()
+	}()
 }
 
-// ackLoop sends PUBACKs in the order the PUBLISHes came, as MQTT requires,
-// each once its message is durable.
-func (sess *session) ackLoop() {
-	defer sess.done.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-sess.stop
-		cancel()
-	}()
+// confirm queues a PUBACK for when its message is durable.
+func (sess *session) confirm(a pendingAck) {
+	select {
+	case sess.room <- struct{}{}:
+	case <-sess.ctx.Done():
+		return
+	}
+	sess.outstanding.Add(1)
+	sess.mu.Lock()
+	sess.acks = append(sess.acks, a)
+	sess.spawn(&sess.acking, sess.ack)
+	sess.mu.Unlock()
+}
+
+// ack sends PUBACKs in the order the PUBLISHes came, as MQTT requires,
+// each once its message is durable, until none is left.
+func (sess *session) ack() {
 	for {
-		var a pendingAck
-		select {
-		case a = <-sess.acks:
-		case <-sess.stop:
+		sess.mu.Lock()
+		if len(sess.acks) == 0 || sess.ctx.Err() != nil {
+			sess.acking = false
+			sess.mu.Unlock()
 			return
 		}
+		a := sess.acks[0]
+		sess.acks = sess.acks[1:]
+		sess.mu.Unlock()
 		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: a.id}
-		if err := a.conf.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		err := a.conf.Wait(sess.ctx)
+		switch {
+		case err != nil && sess.ctx.Err() != nil:
+		case err != nil && a.cl.Properties.ProtocolVersion < 5:
 			sess.s.log.Warn("publish not durable", "client", sess.id, "err", err)
-			if a.cl.Properties.ProtocolVersion < 5 {
-				a.cl.Stop(reasonFor(err))
-				sess.outstanding.Add(-1)
-				continue
-			}
+			a.cl.Stop(reasonFor(err))
+		case err != nil:
+			sess.s.log.Warn("publish not durable", "client", sess.id, "err", err)
 			ack.ReasonCode = reasonFor(err).Code
+			a.cl.WritePacket(ack)
+		default:
+			a.cl.WritePacket(ack)
 		}
-		a.cl.WritePacket(ack)
 		sess.outstanding.Add(-1)
+		<-sess.room
 	}
 }
 
@@ -196,30 +223,27 @@ type consumer struct {
 }
 
 func (c consumer) Deliver(d core.Delivery) {
-	c.sess.mu.Lock()
-	c.sess.out = append(c.sess.out, outgoing{d, c.sub.qos})
-	c.sess.mu.Unlock()
-	select {
-	case c.sess.wake <- struct{}{}:
-	default:
-	}
+	sess := c.sess
+	sess.mu.Lock()
+	sess.out = append(sess.out, outgoing{d, c.sub.qos})
+	sess.spawn(&sess.writing, sess.deliver)
+	sess.mu.Unlock()
 }
 
-// writeLoop gives deliveries to the MQTT client. A QoS 1 or 2 PUBLISH goes
-// into mochi's inflight table, which resends it when the client comes back;
-// a QoS 0 one is acknowledged in the core once written (or lost with an
-// absent client, as QoS 0 allows).
-func (sess *session) writeLoop() {
-	defer sess.done.Done()
+// deliver gives deliveries to the MQTT client until none is left. A QoS 1
+// or 2 PUBLISH goes into mochi's inflight table, which resends it when the
+// client comes back; a QoS 0 one is acknowledged in the core once written
+// (or lost with an absent client, as QoS 0 allows).
+func (sess *session) deliver() {
 	for {
-		select {
-		case <-sess.wake:
-		case <-sess.stop:
-			return
-		}
 		sess.mu.Lock()
 		batch := sess.out
 		sess.out = nil
+		if len(batch) == 0 || sess.ctx.Err() != nil {
+			sess.writing = false
+			sess.mu.Unlock()
+			return
+		}
 		sess.mu.Unlock()
 		for _, o := range batch {
 			sess.write(o)

@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hamq/hamq/core"
@@ -92,10 +95,26 @@ func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
 	end := h.info.End()
 	reply(w, http.StatusOK, map[string]any{
 		"name": h.info.Name, "version": h.info.Version, "role": h.info.Role,
+		"rssBytes": rss(), "goroutines": runtime.NumGoroutine(),
 		"uptimeSeconds": int64(time.Since(h.started).Seconds()),
 		"connections":   len(h.b.Connections()), "destinations": len(h.b.Destinations()),
 		"storeEnd": map[string]uint64{"epoch": end.Epoch, "index": end.Index},
 	})
+}
+
+// rss is the process's resident memory, from /proc (0 where there is none).
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func (h *Handler) destinations(w http.ResponseWriter, r *http.Request) {
