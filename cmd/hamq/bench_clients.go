@@ -54,8 +54,10 @@ func (b *stompBench) subscribe(fn func([]byte)) error {
 func (b *stompBench) close() { b.c.Disconnect() }
 
 type mqttBench struct {
-	c   paho.Client
-	cfg benchConfig
+	c       paho.Client
+	cfg     benchConfig
+	opts    *paho.ClientOptions
+	session bool
 }
 
 func dialMQTTBench(cfg benchConfig, role string) (benchConn, error) {
@@ -68,7 +70,7 @@ func dialMQTTBench(cfg benchConfig, role string) (benchConn, error) {
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		return nil, fmt.Errorf("mqtt connect %s: %v", addr, tok.Error())
 	}
-	return &mqttBench{c, cfg}, nil
+	return &mqttBench{c: c, cfg: cfg, opts: opts, session: !clean}, nil
 }
 
 func (b *mqttBench) publish(body []byte, done func(error)) error {
@@ -88,4 +90,14 @@ func (b *mqttBench) subscribe(fn func([]byte)) error {
 	return nil
 }
 
-func (b *mqttBench) close() { b.c.Disconnect(100) }
+// close ends a persistent session too (a clean reconnect discards it), so
+// the bench leaves no subscription behind to keep messages for nobody.
+func (b *mqttBench) close() {
+	b.c.Disconnect(100)
+	if b.session {
+		c := paho.NewClient(b.opts.SetCleanSession(true))
+		if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			c.Disconnect(100)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,9 @@ func (c *limitConn) Write(p []byte) (int, error) {
 }
 
 func (c *limitConn) flush() {
+	// Let the goroutine that woke this one add what it is about to write:
+	// one syscall for many packets is the point.
+	runtime.Gosched()
 	var out []byte
 	c.wmu.Lock()
 	for len(c.wbuf) > 0 && c.werr == nil {
