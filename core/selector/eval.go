@@ -271,24 +271,15 @@ func (e arithExpr) eval(get getter) any {
 }
 
 func intArith(op byte, l, r int64) any {
-	switch op {
-	case '+':
-		return l + r
-	case '-':
-		return l - r
-	case '*':
-		return l * r
-	}
-	if r == 0 {
-		return nil
-	}
-	if op == '/' {
-		return l / r
-	}
-	return l % r
+	return arith(op, l, r, func(a, b int64) int64 { return a % b })
 }
 
 func floatArith(op byte, l, r float64) any {
+	return arith(op, l, r, math.Mod)
+}
+
+// arith applies op; division or remainder by zero is UNKNOWN.
+func arith[T int64 | float64](op byte, l, r T, mod func(T, T) T) any {
 	switch op {
 	case '+':
 		return l + r
@@ -303,7 +294,7 @@ func floatArith(op byte, l, r float64) any {
 	if op == '/' {
 		return l / r
 	}
-	return math.Mod(l, r)
+	return mod(l, r)
 }
 
 // inExpr tests membership in a set of string literals.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -301,39 +302,27 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 
 // StoredClients gives mochi the persistent sessions kept in the store.
 func (h *hook) StoredClients() ([]storage.Client, error) {
-	var out []storage.Client
-	err := h.s.b.State(keyClient, func(_ string, v []byte) error {
-		var c storage.Client
-		if err := json.Unmarshal(v, &c); err != nil {
-			return err
-		}
-		out = append(out, c)
-		return nil
-	})
-	return out, err
+	return stored[storage.Client](h.s.b, keyClient)
 }
 
 func (h *hook) StoredSubscriptions() ([]storage.Subscription, error) {
-	var out []storage.Subscription
-	err := h.s.b.State(keySub, func(_ string, v []byte) error {
-		var sub storage.Subscription
-		if err := json.Unmarshal(v, &sub); err != nil {
-			return err
-		}
-		out = append(out, sub)
-		return nil
-	})
-	return out, err
+	return stored[storage.Subscription](h.s.b, keySub)
 }
 
 func (h *hook) StoredRetainedMessages() ([]storage.Message, error) {
-	var out []storage.Message
-	err := h.s.b.State(keyRetained, func(_ string, v []byte) error {
-		var m storage.Message
-		if err := json.Unmarshal(v, &m); err != nil {
-			return err
+	return stored[storage.Message](h.s.b, keyRetained)
+}
+
+// stored decodes every state value under prefix, each a mochi storage
+// record in JSON.
+func stored[T any](b *core.Broker, prefix string) ([]T, error) {
+	var out []T
+	err := b.State(prefix, func(_ string, v []byte) error {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fmt.Errorf("mqtt: stored %s: %w", prefix, err)
 		}
-		out = append(out, m)
+		out = append(out, x)
 		return nil
 	})
 	return out, err

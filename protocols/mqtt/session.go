@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,19 +128,22 @@ func (sess *session) unsubscribe(filter string, forget bool) {
 // restore re-attaches the subscriptions a persistent session kept in the
 // store, after a restart or a failover.
 func (sess *session) restore() error {
-	return sess.s.b.State(keySub+sess.id+"\x00", func(_ string, v []byte) error {
-		var sub storage.Subscription
-		if err := json.Unmarshal(v, &sub); err != nil {
-			return err
-		}
+	subs, err := stored[storage.Subscription](sess.s.b, keySub+sess.id+"\x00")
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
 		sess.mu.Lock()
 		_, attached := sess.subs[sub.Filter]
 		sess.mu.Unlock()
 		if attached {
-			return nil
+			continue
 		}
-		return sess.subscribe(sub.Filter, sub.Qos, sub.NoLocal)
-	})
+		if err := sess.subscribe(sub.Filter, sub.Qos, sub.NoLocal); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // close ends the core session: its unacknowledged messages go back to
