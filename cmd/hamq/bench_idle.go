@@ -43,14 +43,26 @@ func benchIdle(url, adminURL string, n int, hold time.Duration) error {
 	}
 	took := time.Since(start)
 	time.Sleep(hold)
-	after, err := brokerRSS(adminURL)
-	if err != nil {
+	var b brokerMemory
+	if err := getJSON(adminURL, "/api/broker", &b); err != nil {
 		return err
 	}
+	after := b.RSS
 	fmt.Printf("hamq bench: %d idle MQTT connections opened in %s, held %s\n", n, took.Round(time.Millisecond), hold)
 	fmt.Printf("broker RSS: %.1f MiB before, %.1f MiB with them (%.1f KiB per connection)\n",
 		float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/1024/float64(n))
+	fmt.Printf("of which Go heap in use %.1f MiB, goroutine stacks %.1f MiB (%d goroutines)\n",
+		float64(b.Memory.Heap)/(1<<20), float64(b.Memory.Stack)/(1<<20), b.Goroutines)
 	return nil
+}
+
+type brokerMemory struct {
+	RSS        int64 `json:"rssBytes"`
+	Goroutines int   `json:"goroutines"`
+	Memory     struct {
+		Heap  int64 `json:"heapInUseBytes"`
+		Stack int64 `json:"stackBytes"`
+	} `json:"memory"`
 }
 
 // connectPacket is an MQTT 3.1.1 CONNECT with a clean session and no
@@ -62,11 +74,7 @@ func connectPacket(clientID string) []byte {
 }
 
 func brokerRSS(adminURL string) (int64, error) {
-	var b struct {
-		RSS int64 `json:"rssBytes"`
-	}
-	if err := getJSON(adminURL, "/api/broker", &b); err != nil {
-		return 0, err
-	}
-	return b.RSS, nil
+	var b brokerMemory
+	err := getJSON(adminURL, "/api/broker", &b)
+	return b.RSS, err
 }

@@ -95,11 +95,20 @@ func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
 	end := h.info.End()
 	reply(w, http.StatusOK, map[string]any{
 		"name": h.info.Name, "version": h.info.Version, "role": h.info.Role,
-		"rssBytes": rss(), "goroutines": runtime.NumGoroutine(),
+		"rssBytes": rss(), "goroutines": runtime.NumGoroutine(), "memory": memory(),
 		"uptimeSeconds": int64(time.Since(h.started).Seconds()),
 		"connections":   len(h.b.Connections()), "destinations": len(h.b.Destinations()),
 		"storeEnd": map[string]uint64{"epoch": end.Epoch, "index": end.Index},
 	})
+}
+
+// memory is where the Go runtime's memory is: live heap, heap the runtime
+// keeps unused, goroutine stacks.
+func memory() map[string]uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return map[string]uint64{"heapInUseBytes": m.HeapInuse, "heapIdleBytes": m.HeapIdle - m.HeapReleased,
+		"stackBytes": m.StackInuse, "gcCycles": uint64(m.NumGC)}
 }
 
 // rss is the process's resident memory, from /proc (0 where there is none).
