@@ -97,6 +97,9 @@ func cmdBench(args []string) error {
 		subs = append(subs, c)
 		var mu sync.Mutex
 		err = c.subscribe(func(body []byte) {
+			if len(body) < 8 {
+				return // not a bench message: left on the destination by something else
+			}
 			now := time.Now().UnixNano()
 			mu.Lock()
 			lat[i] = append(lat[i], time.Duration(now-int64(binary.BigEndian.Uint64(body))))

@@ -59,6 +59,9 @@ type conn struct {
 	readTimeout atomic.Int64 // nanoseconds per read; 0 none
 	draining    atomic.Bool  // the last frame is out: reads keep the deadline the writer set
 
+	confirms  chan confirmItem
+	confirmed chan struct{} // confirmLoop ended
+
 	outMu   sync.Mutex
 	out     []outItem
 	outWake chan struct{}
@@ -82,7 +85,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, version: "1.0",
 		subs: map[string]*subscription{}, temps: map[string]core.Destination{}, byTag: map[uint64]ackRef{}, byMsgID: map[string]uint64{},
-		outWake: make(chan struct{}, 1), done: make(chan struct{})}
+		outWake: make(chan struct{}, 1), done: make(chan struct{}),
+		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{})}
 	c.r = newReader(deadlineReader{c}, s.opts)
 	c.readTimeout.Store(int64(s.opts.ConnectTimeout))
 	return c
@@ -122,8 +126,10 @@ func (c *conn) refuse(why string) {
 
 func (c *conn) run() {
 	go c.writeLoop()
+	go c.confirmLoop()
 	defer func() {
 		c.cancel()
+		<-c.confirmed
 		if c.sess != nil {
 			c.sess.Close()
 		}
@@ -265,9 +271,61 @@ func (c *conn) endWrites() {
 
 func (c *conn) reply(f *frame.Frame) { c.enqueue(outItem{f: f}) }
 
+// receipt answers a frame's receipt header once everything before it is
+// confirmed: receipts go out in the order of their frames.
 func (c *conn) receipt(f *frame.Frame) {
 	if r, ok := f.Header.Contains(frame.Receipt); ok {
-		c.reply(frame.New(frame.RECEIPT, frame.ReceiptId, r))
+		c.confirm(confirmItem{receipt: r})
+	}
+}
+
+// confirmItem is a frame's outcome waiting its turn: a send's durability,
+// then its receipt, or the end of the connection after DISCONNECT.
+type confirmItem struct {
+	conf    core.Confirmation // nil: nothing to wait for
+	dest    string
+	receipt string
+	last    bool
+}
+
+// maxUnconfirmed bounds the sends a client may have waiting for
+// durability; past it the reader waits, which is the client's back-pressure.
+const maxUnconfirmed = 1000
+
+func (c *conn) confirm(it confirmItem) {
+	select {
+	case c.confirms <- it:
+	case <-c.ctx.Done():
+	}
+}
+
+// confirmLoop lets the reader go on while sends become durable (many of a
+// client's sends then share one fsync) and answers in order: RECEIPTs, or
+// an ERROR when a send could not be made durable.
+func (c *conn) confirmLoop() {
+	defer close(c.confirmed)
+	for {
+		var it confirmItem
+		select {
+		case it = <-c.confirms:
+		case <-c.ctx.Done():
+			return
+		}
+		if it.conf != nil {
+			if err := it.conf.Wait(c.ctx); err != nil {
+				if c.ctx.Err() == nil {
+					c.fail(fmt.Errorf("send to %s failed: %w", it.dest, err), it.receipt)
+				}
+				return
+			}
+		}
+		if it.receipt != "" {
+			c.reply(frame.New(frame.RECEIPT, frame.ReceiptId, it.receipt))
+		}
+		if it.last {
+			c.enqueue(outItem{last: true})
+			return
+		}
 	}
 }
 
@@ -290,8 +348,7 @@ func (c *conn) handle(f *frame.Frame) error {
 	case frame.BEGIN, frame.COMMIT, frame.ABORT:
 		return c.transaction(f)
 	case frame.DISCONNECT:
-		c.receipt(f)
-		c.enqueue(outItem{last: true})
+		c.confirm(confirmItem{receipt: f.Header.Get(frame.Receipt), last: true})
 		return nil
 	case frame.CONNECT, frame.STOMP:
 		return protocolErrorf("already connected")

@@ -29,10 +29,21 @@ func (c *conn) send(f *frame.Frame) error {
 	if err != nil {
 		return err
 	}
-	if err := c.sess.Send(c.ctx, f.Header.Get(frame.Transaction), m); err != nil {
+	if tx := f.Header.Get(frame.Transaction); tx != "" {
+		if err := c.sess.Send(c.ctx, tx, m); err != nil {
+			return fmt.Errorf("send to %s failed: %w", ds, err)
+		}
+		c.receipt(f)
+		return nil
+	}
+	conf, err := c.sess.SendAsync(c.ctx, m)
+	if err != nil {
 		return fmt.Errorf("send to %s failed: %w", ds, err)
 	}
-	c.receipt(f)
+	receipt := f.Header.Get(frame.Receipt)
+	if conf != core.Confirmed || receipt != "" {
+		c.confirm(confirmItem{conf: conf, dest: ds, receipt: receipt})
+	}
 	return nil
 }
 

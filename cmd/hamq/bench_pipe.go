@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/go-stomp/stomp/v3/frame"
+)
+
+// stompPipe is a STOMP producer that writes SEND frames without waiting
+// and matches RECEIPTs as they come back, go-stomp's frame codec on both
+// sides.
+type stompPipe struct {
+	nc  net.Conn
+	w   *frame.Writer
+	wmu sync.Mutex
+
+	mu      sync.Mutex
+	next    uint64
+	waiting map[string]func(error)
+	err     error
+	done    chan struct{}
+}
+
+func dialPipe(url string) (*stompPipe, error) {
+	addrs, err := brokerAddrs(url)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := net.Dial("tcp", addrs[0])
+	if err != nil {
+		return nil, err
+	}
+	p := &stompPipe{nc: nc, w: frame.NewWriter(nc), waiting: map[string]func(error){}, done: make(chan struct{})}
+	r := frame.NewReader(bufio.NewReader(nc))
+	if err := p.w.Write(frame.New(frame.CONNECT, frame.AcceptVersion, "1.2", frame.Host, "hamq", frame.HeartBeat, "0,0")); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if f, err := r.Read(); err != nil || f.Command != frame.CONNECTED {
+		nc.Close()
+		return nil, fmt.Errorf("stomp connect: %v %v", f, err)
+	}
+	go p.readLoop(r)
+	return p, nil
+}
+
+func (p *stompPipe) send(dest string, body []byte, persistent bool, done func(error)) error {
+	f := frame.New(frame.SEND, frame.Destination, dest, "persistent", strconv.FormatBool(persistent),
+		frame.ContentLength, strconv.Itoa(len(body))) // the body holds binary bytes, NULs among them
+	f.Body = body
+	if persistent {
+		p.mu.Lock()
+		if p.err != nil {
+			p.mu.Unlock()
+			return p.err
+		}
+		p.next++
+		id := strconv.FormatUint(p.next, 10)
+		p.waiting[id] = done
+		p.mu.Unlock()
+		f.Header.Add(frame.Receipt, id)
+	}
+	p.wmu.Lock()
+	err := p.w.Write(f)
+	p.wmu.Unlock()
+	if !persistent {
+		done(err)
+	}
+	return err
+}
+
+func (p *stompPipe) readLoop(r *frame.Reader) {
+	defer close(p.done)
+	for {
+		f, err := r.Read()
+		if err == nil && f != nil && f.Command == frame.ERROR {
+			err = fmt.Errorf("broker: %s", f.Header.Get(frame.Message))
+		}
+		if err != nil {
+			p.mu.Lock()
+			p.err = err
+			for id, done := range p.waiting {
+				delete(p.waiting, id)
+				done(err)
+			}
+			p.mu.Unlock()
+			return
+		}
+		if f == nil || f.Command != frame.RECEIPT {
+			continue
+		}
+		p.mu.Lock()
+		done := p.waiting[f.Header.Get(frame.ReceiptId)]
+		delete(p.waiting, f.Header.Get(frame.ReceiptId))
+		p.mu.Unlock()
+		if done != nil {
+			done(nil)
+		}
+	}
+}
+
+func (p *stompPipe) close() {
+	p.wmu.Lock()
+	p.w.Write(frame.New(frame.DISCONNECT))
+	p.wmu.Unlock()
+	p.nc.Close()
+	<-p.done
+}
