@@ -420,3 +420,31 @@ func TestAckByMessageIDOnTwoSubscriptions(t *testing.T) {
 		t.Fatalf("connections %+v: want the two new deliveries unacknowledged, the acked ones gone", conns)
 	}
 }
+
+// Sends are pipelined: a client may write many persistent SENDs without
+// waiting; their receipts come back in order, each once durable, and a
+// DISCONNECT's receipt after all of them.
+func TestPipelinedReceiptsInOrder(t *testing.T) {
+	s := startServer(t, nil, nil)
+	r := dialRaw(t, s.addr)
+	r.connect("1.2")
+	var frames strings.Builder
+	const n = 500
+	for i := range n {
+		fmt.Fprintf(&frames, "SEND\ndestination:/queue/pipe\npersistent:true\nreceipt:%d\n\nx\x00", i)
+	}
+	frames.WriteString("DISCONNECT\nreceipt:bye\n\n\x00")
+	r.write(frames.String())
+	for i := range n {
+		cmd, h, _ := r.frame()
+		if cmd != "RECEIPT" || h["receipt-id"] != fmt.Sprint(i) {
+			t.Fatalf("frame %d: %s %v", i, cmd, h)
+		}
+	}
+	if cmd, h, _ := r.frame(); cmd != "RECEIPT" || h["receipt-id"] != "bye" {
+		t.Fatalf("last: %s %v", cmd, h)
+	}
+	if st, _ := s.b.Stats(core.Destination{Kind: core.Queue, Name: "pipe"}); st.Size != n {
+		t.Fatalf("queue holds %d of %d", st.Size, n)
+	}
+}
