@@ -61,10 +61,9 @@ type pendingAck struct {
 }
 
 type subscription struct {
-	filter  string
-	qos     byte
-	durable bool
-	sub     *core.Subscription
+	filter string
+	qos    byte
+	sub    *core.Subscription
 }
 
 type outgoing struct {
@@ -90,14 +89,16 @@ const maxUnacked = 256
 // subscribe attaches a filter: durable in a persistent session at QoS 1 or
 // 2, shared for $share filters, else for as long as the session.
 func (sess *session) subscribe(filter string, qos byte, noLocal bool) error {
-	sess.unsubscribe(filter, false)
 	group, f, shared := sharedFilter(filter)
 	spec := core.SubSpec{Dest: coreTopic(f), NoLocal: noLocal, Prefetch: sess.s.opts.MaxInflight, Shared: group}
 	durable := sess.persistent && qos > 0 && !shared
 	if durable {
 		spec.Durable = filter
 	}
-	st := &subscription{filter: filter, qos: qos, durable: durable}
+	// Subscribing again replaces the subscription; one that stops being
+	// durable (QoS 0 now) lets its stored messages go.
+	sess.unsubscribe(filter, !durable)
+	st := &subscription{filter: filter, qos: qos}
 	sub, err := sess.cs.Subscribe(spec, consumer{sess, st})
 	if err != nil {
 		return err
@@ -109,7 +110,8 @@ func (sess *session) subscribe(filter string, qos byte, noLocal bool) error {
 	return nil
 }
 
-// unsubscribe detaches a filter; forget also ends its durable subscription.
+// unsubscribe detaches a filter; forget also ends what a persistent session
+// stored of it (a clean session stored nothing, and writes nothing here).
 func (sess *session) unsubscribe(filter string, forget bool) {
 	sess.mu.Lock()
 	st := sess.subs[filter]
@@ -118,7 +120,7 @@ func (sess *session) unsubscribe(filter string, forget bool) {
 	if st != nil {
 		sess.cs.Unsubscribe(st.sub)
 	}
-	if forget {
+	if forget && sess.persistent {
 		ctx := context.Background()
 		sess.s.b.DeleteDurable(ctx, coreClientID(sess.id), filter)
 		sess.s.b.DeleteState(ctx, subKey(sess.id, filter))
