@@ -125,9 +125,9 @@ func (h *hook) endSession(id string) {
 // OnPublish sends the message to the core before the client hears back.
 // A QoS 1 PUBLISH is acknowledged by the session's acker once durable,
 // while the client's next packets are read: mochi is told to leave it
-// (ErrRejectPacket, no PUBACK of its own). Retained and QoS 2 messages go
-// the synchronous way, mochi answering after the hook returns, since
-// mochi's PUBREC/PUBREL state is what makes QoS 2 exactly once.
+// (ErrRejectPacket, no PUBACK of its own). QoS 0 and 2 go the synchronous
+// way, mochi answering after the hook returns, since mochi's PUBREC/PUBREL
+// state is what makes QoS 2 exactly once.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if strings.HasPrefix(pk.TopicName, "$") {
 		return pk, packets.CodeSuccessIgnore
@@ -136,23 +136,23 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if sess == nil {
 		return pk, packets.ErrUnspecifiedError
 	}
-	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain {
-		conf, err := sess.cs.SendAsync(context.Background(), message(pk))
-		if err != nil {
+	if pk.FixedHeader.Qos != 1 {
+		if err := h.send(sess.cs, pk); err != nil {
 			return pk, h.refuse(cl, pk, err)
 		}
-		if conf == core.Confirmed && sess.outstanding.Load() == 0 {
-			// Nothing to wait for and no PUBACK before it: mochi's own
-			// PUBACK, written now, keeps the order.
-			return pk, packets.CodeSuccessIgnore
-		}
-		sess.confirm(pendingAck{cl: cl, id: pk.PacketID, conf: conf})
-		return pk, packets.ErrRejectPacket
+		return pk, packets.CodeSuccessIgnore
 	}
-	if err := h.send(sess.cs, pk); err != nil {
+	conf, err := h.sendAsync(sess.cs, pk)
+	if err != nil {
 		return pk, h.refuse(cl, pk, err)
 	}
-	return pk, packets.CodeSuccessIgnore
+	if conf == core.Confirmed && sess.outstanding.Load() == 0 {
+		// Nothing to wait for and no PUBACK before it: mochi's own
+		// PUBACK, written now, keeps the order.
+		return pk, packets.CodeSuccessIgnore
+	}
+	sess.confirm(pendingAck{cl: cl, id: pk.PacketID, conf: conf})
+	return pk, packets.ErrRejectPacket
 }
 
 // refuse tells a publisher its message was not taken: MQTT 5 by the
@@ -177,18 +177,28 @@ func reasonFor(err error) packets.Code {
 	return packets.ErrImplementationSpecificError
 }
 
-// send puts a PUBLISH (or a will) into the core, and a retained one into
-// the retained store as well.
+// send puts a PUBLISH (or a will) into the core and returns once it is
+// durable.
 func (h *hook) send(cs *core.Session, pk packets.Packet) error {
+	conf, err := h.sendAsync(cs, pk)
+	if err != nil {
+		return err
+	}
+	return conf.Wait(context.Background())
+}
+
+// sendAsync puts a PUBLISH into the core, and a retained one into the
+// retained store first; the confirmation says when the message is durable.
+func (h *hook) sendAsync(cs *core.Session, pk packets.Packet) (core.Confirmation, error) {
 	if pk.FixedHeader.Retain {
 		if err := h.retain(pk); err != nil {
-			return err
+			return nil, err
 		}
 		if len(pk.Payload) == 0 {
-			return nil // clears the retained message; nothing to deliver
+			return core.Confirmed, nil // clears the retained message; nothing to deliver
 		}
 	}
-	return cs.Send(context.Background(), "", message(pk))
+	return cs.SendAsync(context.Background(), message(pk))
 }
 
 func (h *hook) retain(pk packets.Packet) error {
