@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/hamq/hamq/cmd/hamq/internal/config"
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/core/store"
+	"github.com/hamq/hamq/ha"
 	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
 	"github.com/hamq/hamq/protocols/ws"
@@ -51,6 +54,14 @@ func cmdStart(args []string) error {
 	} {
 		listeners[l.name] = fs.String(l.name, "", l.what+" address host:port, or off")
 	}
+	brokerName := fs.String("broker-name", "", "broker name, the same on every node of a cluster (overrides broker.name)")
+	replicas := fs.Int("replicas", 0, "cluster size; sends are confirmed by replicas/2+1 nodes (overrides cluster.replicas)")
+	bind := fs.String("bind", "", "replication listener host:port (overrides cluster.bind)")
+	hostname := fs.String("hostname", "", "host other nodes reach this one by (overrides cluster.hostname)")
+	zkAddr := fs.String("zk", "", "ZooKeeper host:port list; joins a cluster (overrides cluster.zkAddress)")
+	zkPath := fs.String("zk-path", "", "ZooKeeper path of the cluster (overrides cluster.zkPath)")
+	zkTimeout := fs.Duration("zk-session-timeout", 0, "ZooKeeper session timeout (overrides cluster.zkSessionTimeout)")
+	syncPolicy := fs.String("sync", "", "quorum_mem or quorum_disk (overrides cluster.sync)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
@@ -70,6 +81,9 @@ func cmdStart(args []string) error {
 	if *data != "" {
 		cfg.Broker.DataDir = *data
 	}
+	if err := applyClusterFlags(&cfg, *brokerName, *replicas, *bind, *hostname, *zkAddr, *zkPath, *zkTimeout, *syncPolicy); err != nil {
+		return err
+	}
 	for name, target := range map[string]*config.Address{
 		"stomp": &cfg.STOMP.Address, "mqtt": &cfg.MQTT.Address, "amqp": &cfg.AMQP.Address, "ws": &cfg.WS.Address, "http": &cfg.HTTP.Address,
 	} {
@@ -82,6 +96,39 @@ func cmdStart(args []string) error {
 		}
 	}
 	return run(cfg)
+}
+
+func applyClusterFlags(cfg *config.Config, name string, replicas int, bind, hostname, zk, zkPath string, zkTimeout time.Duration, sync string) error {
+	c := &cfg.Cluster
+	for _, f := range []struct {
+		v      string
+		target *string
+	}{{name, &cfg.Broker.Name}, {hostname, &c.Hostname}, {zk, &c.ZKAddress}, {zkPath, &c.ZKPath}, {sync, &c.Sync}} {
+		if f.v != "" {
+			*f.target = f.v
+		}
+	}
+	if c.Sync != ha.SyncQuorumMem && c.Sync != ha.SyncQuorumDisk {
+		return fmt.Errorf("--sync: %q is not quorum_mem or quorum_disk", c.Sync)
+	}
+	if replicas < 0 {
+		return fmt.Errorf("--replicas: %d is below 1", replicas)
+	} else if replicas > 0 {
+		c.Replicas = replicas
+	}
+	if zkTimeout < 0 || (zkTimeout > 0 && zkTimeout < time.Second) {
+		return fmt.Errorf("--zk-session-timeout: %v is below 1s", zkTimeout)
+	} else if zkTimeout > 0 {
+		c.ZKSessionTimeout = config.Duration(zkTimeout)
+	}
+	if bind != "" {
+		a, err := config.ParseAddress(bind)
+		if err != nil || a.Off() {
+			return fmt.Errorf("--bind: %q is not host:port", bind)
+		}
+		c.Bind = a
+	}
+	return nil
 }
 
 func flagError(err error) error {
@@ -101,8 +148,9 @@ func newLogger(cfg config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// run is the broker's life: lock the data directory, open the store and the
-// core, open the listeners, wait for a signal, then drain and close in order.
+// run is the broker's life: lock the data directory, then either serve
+// standalone on the local store or join a cluster and serve while master;
+// wait for a signal, then drain and close in order.
 func run(cfg config.Config) error {
 	log := newLogger(cfg.Log)
 	dir := cfg.Broker.DataDir
@@ -114,27 +162,130 @@ func run(cfg config.Config) error {
 		return err
 	}
 	defer unlock()
-	st, err := store.Open(filepath.Join(dir, "store"), store.Options{}, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	b, err := core.NewBroker(cfg.Core(), st, log)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	fe := &frontEnds{cfg: cfg, log: log, errs: make(chan error, 1)}
+	info := admin.Info{Name: cfg.Broker.Name, Version: version}
+	nodeDone := make(chan error, 1)
+	if cfg.Cluster.ZKAddress == "" {
+		st, err := store.Open(filepath.Join(dir, "store"), store.Options{}, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		stopServing, err := fe.Start(st)
+		if err != nil {
+			return err
+		}
+		defer stopServing()
+		info.End = st.End
+	} else {
+		node, err := ha.NewNode(cfg.HA(), filepath.Join(dir, "store"), store.Options{}, fe, log)
+		if err != nil {
+			return err
+		}
+		info.End = func() store.Position { return node.Status().End }
+		info.Cluster = node.Status
+		runCtx, cancel := context.WithCancel(context.Background())
+		defer func() {
+			cancel()
+			<-nodeDone
+		}()
+		go func() { nodeDone <- node.Run(runCtx) }()
+	}
+	var httpSrv *http.Server
+	if !cfg.HTTP.Address.Off() {
+		ln, err := net.Listen("tcp", string(cfg.HTTP.Address))
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		httpSrv = &http.Server{Handler: admin.New(fe.broker, info), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				fe.fail(err)
+			}
+		}()
+		log.Info("listening", "component", "admin", "address", ln.Addr().String())
+	}
+	log.Info("hamq started", "version", version, "name", cfg.Broker.Name, "data", dir, "pid", os.Getpid())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case runErr = <-fe.errs:
+		log.Error("listener failed", "err", runErr)
+	case runErr = <-nodeDone:
+		nodeDone <- runErr // for the deferred wait
+		log.Error("cluster node failed", "err", runErr)
+	}
+	if httpSrv != nil {
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		httpSrv.Shutdown(shutdown)
+	}
+	return runErr
+}
+
+// frontEnds is what a serving node runs: the destination core on the store
+// and the client listeners. A standalone broker starts them once; a
+// cluster node on each promotion (ha.Services), and stops them when it
+// steps down, so that a slave's client ports stay closed.
+type frontEnds struct {
+	cfg  config.Config
+	log  *slog.Logger
+	errs chan error // the first listener failure ends the process
+
+	mu sync.Mutex
+	b  *core.Broker
+}
+
+func (fe *frontEnds) broker() *core.Broker {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	return fe.b
+}
+
+func (fe *frontEnds) fail(err error) {
+	select {
+	case fe.errs <- err:
+	default:
+	}
+}
+
+func (fe *frontEnds) Start(st *store.Store) (func(), error) {
+	cfg, log := fe.cfg, fe.log
+	b, err := core.NewBroker(cfg.Core(), st, log)
+	if err != nil {
+		return nil, err
+	}
 	// The front-ends exist even when their own port is off: the WebSocket
 	// port carries STOMP and MQTT too.
 	stompSrv := stomp.NewServer(b, cfg.STOMPOptions(), log)
 	mqttSrv, err := mqtt.NewServer(b, cfg.MQTTOptions(), log)
 	if err != nil {
-		return err
+		b.Close()
+		return nil, err
 	}
 	wsSrv := ws.NewServer(stompSrv, mqttSrv, cfg.WSOptions(), log)
+	var closed atomic.Bool
+	stop := func() {
+		closed.Store(true)
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		wsSrv.Shutdown(shutdown)
+		if err := stompSrv.Shutdown(shutdown); err != nil {
+			log.Warn("stomp shutdown", "err", err)
+		}
+		if err := mqttSrv.Shutdown(shutdown); err != nil {
+			log.Warn("mqtt shutdown", "err", err)
+		}
+		fe.mu.Lock()
+		fe.b = nil
+		fe.mu.Unlock()
+		b.Close()
+		log.Info("client listeners closed")
+	}
 	listeners := []struct {
 		name  string
 		addr  config.Address
@@ -144,53 +295,27 @@ func run(cfg config.Config) error {
 		{"mqtt", cfg.MQTT.Address, mqttSrv.Serve},
 		{"ws", cfg.WS.Address, wsSrv.Serve},
 	}
-	errs := make(chan error, len(listeners)+1) // one per Serve, read or not
 	for _, l := range listeners {
 		if l.addr.Off() {
 			continue
 		}
 		ln, err := net.Listen("tcp", string(l.addr))
 		if err != nil {
-			return fmt.Errorf("%s listener: %w", l.name, err)
+			stop()
+			return nil, fmt.Errorf("%s listener: %w", l.name, err)
 		}
-		go func() { errs <- l.serve(ln) }()
+		go func() {
+			if err := l.serve(ln); err != nil && !closed.Load() {
+				fe.fail(fmt.Errorf("%s listener: %w", l.name, err))
+			}
+		}()
 		log.Info("listening", "component", l.name, "address", ln.Addr().String())
 	}
 	if !cfg.AMQP.Address.Off() {
 		log.Info("front-end not available in this version; listener stays closed", "component", "amqp", "address", string(cfg.AMQP.Address))
 	}
-	var httpSrv *http.Server
-	if !cfg.HTTP.Address.Off() {
-		ln, err := net.Listen("tcp", string(cfg.HTTP.Address))
-		if err != nil {
-			return fmt.Errorf("http listener: %w", err)
-		}
-		httpSrv = &http.Server{Handler: admin.New(b, admin.Info{Name: cfg.Broker.Name, Version: version, Role: "standalone", End: st.End}),
-			ReadHeaderTimeout: 10 * time.Second}
-		go func() { errs <- httpSrv.Serve(ln) }()
-		log.Info("listening", "component", "admin", "address", ln.Addr().String())
-	}
-	log.Info("hamq started", "version", version, "name", cfg.Broker.Name, "data", dir, "pid", os.Getpid())
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("stopping")
-	case runErr = <-errs:
-		log.Error("listener failed", "err", runErr)
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	wsSrv.Shutdown(shutdown)
-	if err := stompSrv.Shutdown(shutdown); err != nil {
-		log.Warn("stomp shutdown", "err", err)
-	}
-	if err := mqttSrv.Shutdown(shutdown); err != nil {
-		log.Warn("mqtt shutdown", "err", err)
-	}
-	if httpSrv != nil {
-		httpSrv.Shutdown(shutdown)
-	}
-	log.Info("hamq stopped")
-	return runErr
+	fe.mu.Lock()
+	fe.b = b
+	fe.mu.Unlock()
+	return stop, nil
 }

@@ -104,7 +104,7 @@ func (s *Store) commitLoop() {
 		}
 		s.mu.Lock()
 		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
-		err := s.write(rec)
+		err := s.write(rec, true)
 		s.mu.Unlock()
 		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group}) {
 			continue
@@ -116,8 +116,9 @@ func (s *Store) commitLoop() {
 }
 
 // write applies a record locally: data, log entry (with the undo image),
-// log end and any trimming in one synced batch. s.mu is held.
-func (s *Store) write(rec Record) error {
+// log end and any trimming in one batch, synced when sync is set. s.mu is
+// held.
+func (s *Store) write(rec Record, sync bool) error {
 	if s.failed != nil {
 		return s.failed
 	}
@@ -147,7 +148,7 @@ func (s *Store) write(rec Record) error {
 	if err != nil {
 		return s.fail(fmt.Errorf("trim the log: %w", err))
 	}
-	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+	if err := s.db.Write(&b, &opt.WriteOptions{Sync: sync}); err != nil {
 		return s.fail(fmt.Errorf("write record %d: %w", rec.Index, err))
 	}
 	s.end, s.base, s.epoch = end, base, max(s.epoch, rec.Epoch)

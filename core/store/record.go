@@ -13,7 +13,8 @@ type Op struct {
 
 // Position is a place in the log.
 type Position struct {
-	Epoch, Index uint64
+	Epoch uint64 `json:"epoch"`
+	Index uint64 `json:"index"`
 }
 
 // Less orders positions by epoch, then index (Raft's up-to-date rule).
@@ -62,10 +63,11 @@ func opsSize(ops []Op) int {
 // index, uvarint op count, then per op a flag byte (1 delete, 0 put), the
 // uvarint-prefixed key and, for a put, the uvarint-prefixed value.
 func (r Record) Encode() []byte {
-	return r.appendTo(make([]byte, 0, 20+opsSize(r.Ops)))
+	return r.AppendTo(make([]byte, 0, 20+opsSize(r.Ops)))
 }
 
-func (r Record) appendTo(b []byte) []byte {
+// AppendTo appends the Encode form to b.
+func (r Record) AppendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = binary.AppendUvarint(b, r.Index)
 	return appendOps(b, r.Ops)
@@ -187,7 +189,7 @@ func decodeMark(b []byte) (mark, error) {
 func encodeLogEntry(logBytes uint64, rec Record, undo []Op) []byte {
 	b := make([]byte, 0, 30+opsSize(rec.Ops)+opsSize(undo))
 	b = binary.BigEndian.AppendUint64(b, logBytes)
-	return appendOps(rec.appendTo(b), undo)
+	return appendOps(rec.AppendTo(b), undo)
 }
 
 func decodeLogEntry(v []byte) (logBytes uint64, rec Record, undo []Op, err error) {

@@ -92,21 +92,54 @@ func (s *Store) ReadFrom(after uint64, fn func(Record) error) error {
 }
 
 // Apply writes a record received from the master: its data, its log entry
-// and the new end in one synced batch. It must follow the end directly and
-// carry at least the current epoch.
-func (s *Store) Apply(rec Record) error {
+// and the new end in one batch, synced when sync is set (a slave under
+// quorum_mem acknowledges written records, fsynced or not; syncing the
+// last of a run makes the journal durable up to it). It must follow the
+// end directly, and a log's epochs never go back. Records of epochs older
+// than the fenced one are fine: a catching-up node receives old epochs'
+// records from the master of a newer one. Fencing is the replication
+// session's job (SetEpoch), not the record's.
+func (s *Store) Apply(rec Record, sync bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rec.Index != s.end.Index+1 {
 		return fmt.Errorf("store: record %d does not follow the end %d", rec.Index, s.end.Index)
 	}
-	if rec.Epoch < s.epoch {
-		return fmt.Errorf("store: record %d of epoch %d is older than epoch %d", rec.Index, rec.Epoch, s.epoch)
+	if rec.Epoch < s.end.Epoch {
+		return fmt.Errorf("store: record %d of epoch %d follows one of epoch %d", rec.Index, rec.Epoch, s.end.Epoch)
 	}
 	if err := checkKeys(rec.Ops); err != nil {
 		return fmt.Errorf("store: record %d: %w", rec.Index, err)
 	}
-	return s.write(rec)
+	return s.write(rec, sync)
+}
+
+// Epochs lists where each epoch of the log begins, oldest first, starting
+// with the base (the last record trimmed away, or the zero position): the
+// HA layer compares two logs by these boundaries to find where they part.
+func (s *Store) Epochs() ([]Position, error) {
+	s.mu.Lock()
+	base, end := s.base, s.end
+	s.mu.Unlock()
+	bounds := []Position{base.Position}
+	if end.Index == base.Index {
+		return bounds, nil
+	}
+	it := s.db.NewIterator(&util.Range{Start: logKey(base.Index + 1), Limit: logKey(end.Index + 1)}, nil)
+	defer it.Release()
+	for it.Next() {
+		m, err := decodeLogHead(it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("store: epochs: %w", err)
+		}
+		if m.Epoch != bounds[len(bounds)-1].Epoch {
+			bounds = append(bounds, m.Position)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("store: epochs: %w", err)
+	}
+	return bounds, nil
 }
 
 // Truncate drops the records after index after, restoring the state they
@@ -181,6 +214,16 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 // key and value are valid only during the call.
 func (sn *Snapshot) Each(fn func(key, value []byte) error) error {
 	return eachState(sn.snap.NewIterator(&util.Range{Start: firstDataKey}, nil), fn)
+}
+
+// SizeOf estimates the bytes the state takes on disk, to report the
+// progress of a snapshot sent to a joining node.
+func (s *Store) SizeOf() (uint64, error) {
+	sizes, err := s.db.SizeOf([]util.Range{{Start: firstDataKey, Limit: []byte{0xff}}})
+	if err != nil {
+		return 0, fmt.Errorf("store: size: %w", err)
+	}
+	return uint64(sizes.Sum()), nil
 }
 
 // Release lets the snapshot's files go.

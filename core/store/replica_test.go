@@ -18,7 +18,7 @@ func ship(t *testing.T, from, to *Store, after uint64) {
 		if err != nil {
 			return err
 		}
-		return to.Apply(r2)
+		return to.Apply(r2, true)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,9 +52,9 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"older epoch", func() error { return slave.Apply(Record{Epoch: 2, Index: 4}) }},
-		{"gap", func() error { return slave.Apply(Record{Epoch: 3, Index: 9}) }},
-		{"replay", func() error { return slave.Apply(Record{Epoch: 3, Index: 3}) }},
+		{"epoch going back", func() error { return slave.Apply(Record{Epoch: 2, Index: 4}, true) }},
+		{"gap", func() error { return slave.Apply(Record{Epoch: 3, Index: 9}, true) }},
+		{"replay", func() error { return slave.Apply(Record{Epoch: 3, Index: 3}, true) }},
 		{"lower epoch", func() error { return slave.SetEpoch(2) }},
 	}
 	for _, tc := range refused {
@@ -65,15 +65,20 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 	if err := slave.SetEpoch(5); err != nil {
 		t.Fatal(err)
 	}
-	if err := slave.Apply(Record{Epoch: 4, Index: 4}); err == nil {
-		t.Fatal("applied a record of an epoch older than the fenced one")
-	}
-	if err := slave.Apply(Record{Epoch: 5, Index: 4, Ops: []Op{put("d", "1")}}); err != nil {
+	// Catching up from the master of epoch 5 brings records of older
+	// epochs.
+	if err := slave.Apply(Record{Epoch: 4, Index: 4, Ops: []Op{put("d", "1")}}, false); err != nil {
 		t.Fatal(err)
+	}
+	if err := slave.Apply(Record{Epoch: 5, Index: 5}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := slave.Epochs(); err != nil || fmt.Sprint(got) != "[{0 0} {3 1} {4 4} {5 5}]" {
+		t.Fatalf("epochs %v, %v", got, err)
 	}
 	// A record of a newer epoch fences the store durably, even once
 	// truncated away.
-	if err := slave.Apply(Record{Epoch: 6, Index: 5}); err != nil {
+	if err := slave.Apply(Record{Epoch: 6, Index: 6}, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := slave.Truncate(0); err != nil {

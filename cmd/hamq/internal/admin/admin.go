@@ -19,30 +19,35 @@ import (
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/core/store"
+	"github.com/hamq/hamq/ha"
 )
 
 // Info is what the admin API says of the node itself.
 type Info struct {
 	Name    string
 	Version string
-	Role    string
 	End     func() store.Position
+	// Cluster is the node's HA status; nil for a standalone broker.
+	Cluster func() ha.Status
 }
 
-// Handler serves the API for one broker.
+// Handler serves the API for one node. The admin API stays open on every
+// node of a cluster; the broker's views answer only on the master.
 type Handler struct {
-	b       *core.Broker
+	core    func() *core.Broker // nil while this node is not serving
 	info    Info
 	started time.Time
 	mux     *http.ServeMux
 }
 
-// New builds the API's routes.
-func New(b *core.Broker, info Info) *Handler {
-	h := &Handler{b: b, info: info, started: time.Now(), mux: http.NewServeMux()}
+// New builds the API's routes over the broker that b returns at the time
+// of each request.
+func New(b func() *core.Broker, info Info) *Handler {
+	h := &Handler{core: b, info: info, started: time.Now(), mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /api/broker", h.broker)
-	h.mux.HandleFunc("GET /api/destinations", h.destinations)
-	h.mux.HandleFunc("GET /api/connections", h.connections)
+	h.mux.HandleFunc("GET /api/cluster", h.cluster)
+	h.mux.HandleFunc("GET /api/destinations", h.withBroker(h.destinations))
+	h.mux.HandleFunc("GET /api/connections", h.withBroker(h.connections))
 	for _, kind := range []struct {
 		path string
 		kind core.Kind
@@ -93,13 +98,48 @@ func fail(w http.ResponseWriter, status int, err error) {
 
 func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
 	end := h.info.End()
-	reply(w, http.StatusOK, map[string]any{
-		"name": h.info.Name, "version": h.info.Version, "role": h.info.Role,
+	out := map[string]any{
+		"name": h.info.Name, "version": h.info.Version, "role": "standalone",
 		"rssBytes": rss(), "goroutines": runtime.NumGoroutine(), "memory": memory(),
 		"uptimeSeconds": int64(time.Since(h.started).Seconds()),
-		"connections":   len(h.b.Connections()), "destinations": len(h.b.Destinations()),
 		"storeEnd": map[string]uint64{"epoch": end.Epoch, "index": end.Index},
-	})
+	}
+	if h.info.Cluster != nil {
+		st := h.info.Cluster()
+		out["role"], out["master"], out["epoch"] = st.Role, st.Master, st.Epoch
+	}
+	if b := h.core(); b != nil {
+		out["connections"], out["destinations"] = len(b.Connections()), len(b.Destinations())
+	}
+	reply(w, http.StatusOK, out)
+}
+
+// cluster is the node's view of the cluster: its role, the master, the
+// epoch, its log end, the registered members and, on the master, each
+// slave's lag.
+func (h *Handler) cluster(w http.ResponseWriter, r *http.Request) {
+	if h.info.Cluster == nil {
+		reply(w, http.StatusOK, map[string]any{"role": "standalone"})
+		return
+	}
+	reply(w, http.StatusOK, h.info.Cluster())
+}
+
+// withBroker answers 503 on a node that is not serving, naming the master.
+func (h *Handler) withBroker(fn func(http.ResponseWriter, *http.Request, *core.Broker)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b := h.core()
+		if b == nil {
+			msg := "this node is not serving clients"
+			if h.info.Cluster != nil {
+				st := h.info.Cluster()
+				msg = fmt.Sprintf("this node is a %s; the master is %q", st.Role, st.Master)
+			}
+			fail(w, http.StatusServiceUnavailable, errors.New(msg))
+			return
+		}
+		fn(w, r, b)
+	}
 }
 
 // memory is where the Go runtime's memory is: live heap, heap the runtime
@@ -126,31 +166,31 @@ func rss() int64 {
 	return 0
 }
 
-func (h *Handler) destinations(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) destinations(w http.ResponseWriter, r *http.Request, b *core.Broker) {
 	out := []DestJSON{}
-	for _, s := range h.b.Destinations() {
+	for _, s := range b.Destinations() {
 		out = append(out, destJSON(s))
 	}
 	reply(w, http.StatusOK, out)
 }
 
-func (h *Handler) connections(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) connections(w http.ResponseWriter, r *http.Request, b *core.Broker) {
 	out := []map[string]any{}
-	for _, c := range h.b.Connections() {
+	for _, c := range b.Connections() {
 		out = append(out, map[string]any{"id": c.ID, "protocol": c.Info.Protocol, "remoteAddress": c.Info.RemoteAddr,
 			"clientId": c.Info.ClientID, "user": c.Info.User, "subscriptions": c.Subscriptions, "unacknowledged": c.Unacked})
 	}
 	reply(w, http.StatusOK, out)
 }
 
-func (h *Handler) withDest(kind core.Kind, fn func(http.ResponseWriter, *http.Request, core.Destination)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		fn(w, r, core.Destination{Kind: kind, Name: r.PathValue("name")})
-	}
+func (h *Handler) withDest(kind core.Kind, fn func(http.ResponseWriter, *http.Request, *core.Broker, core.Destination)) http.HandlerFunc {
+	return h.withBroker(func(w http.ResponseWriter, r *http.Request, b *core.Broker) {
+		fn(w, r, b, core.Destination{Kind: kind, Name: r.PathValue("name")})
+	})
 }
 
-func (h *Handler) get(w http.ResponseWriter, r *http.Request, d core.Destination) {
-	s, ok := h.b.Stats(d)
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, b *core.Broker, d core.Destination) {
+	s, ok := b.Stats(d)
 	if !ok {
 		fail(w, http.StatusNotFound, fmt.Errorf("no %s named %q", d.Kind, d.Name))
 		return
@@ -158,17 +198,17 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, d core.Destination
 	reply(w, http.StatusOK, destJSON(s))
 }
 
-func (h *Handler) create(w http.ResponseWriter, r *http.Request, d core.Destination) {
-	if err := h.b.CreateDestination(d); err != nil {
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, b *core.Broker, d core.Destination) {
+	if err := b.CreateDestination(d); err != nil {
 		fail(w, http.StatusBadRequest, err)
 		return
 	}
-	s, _ := h.b.Stats(d)
+	s, _ := b.Stats(d)
 	reply(w, http.StatusCreated, destJSON(s))
 }
 
-func (h *Handler) remove(w http.ResponseWriter, r *http.Request, d core.Destination) {
-	err := h.b.DeleteDestination(r.Context(), d)
+func (h *Handler) remove(w http.ResponseWriter, r *http.Request, b *core.Broker, d core.Destination) {
+	err := b.DeleteDestination(r.Context(), d)
 	switch {
 	case errors.Is(err, core.ErrNoSuchDestination):
 		fail(w, http.StatusNotFound, err)
@@ -179,8 +219,8 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, d core.Destinat
 	}
 }
 
-func (h *Handler) purge(w http.ResponseWriter, r *http.Request, d core.Destination) {
-	n, err := h.b.PurgeDestination(r.Context(), d)
+func (h *Handler) purge(w http.ResponseWriter, r *http.Request, b *core.Broker, d core.Destination) {
+	n, err := b.PurgeDestination(r.Context(), d)
 	switch {
 	case errors.Is(err, core.ErrNoSuchDestination):
 		fail(w, http.StatusNotFound, err)
@@ -198,7 +238,7 @@ const maxSendBody = 100 << 20
 // priority=0..9, ttl (a duration), correlationId, replyTo (queue://x),
 // contentType (else the request's Content-Type); any other parameter is a
 // message property.
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, d core.Destination) {
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, b *core.Broker, d core.Destination) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSendBody))
 	if err != nil {
 		fail(w, http.StatusRequestEntityTooLarge, err)
@@ -243,7 +283,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, d core.Destinatio
 			m.Properties[k] = v
 		}
 	}
-	sess, err := h.b.Connect(core.ConnInfo{Protocol: "http", RemoteAddr: r.RemoteAddr})
+	sess, err := b.Connect(core.ConnInfo{Protocol: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, err)
 		return

@@ -25,7 +25,7 @@ func TestAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	srv := httptest.NewServer(New(b, Info{Name: "n1", Version: "test", Role: "standalone", End: st.End}))
+	srv := httptest.NewServer(New(func() *core.Broker { return b }, Info{Name: "n1", Version: "test", End: st.End}))
 	defer srv.Close()
 
 	call := func(method, path, body string, wantStatus int, into any) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/ha"
 	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
 	"github.com/hamq/hamq/protocols/ws"
@@ -26,7 +27,8 @@ type Config struct {
 	AMQP   Listener `yaml:"amqp"`
 	WS     WS       `yaml:"ws"`
 	HTTP   Listener `yaml:"http"`
-	Policy Policy   `yaml:"policy"`
+	Policy  Policy  `yaml:"policy"`
+	Cluster Cluster `yaml:"cluster"`
 }
 
 type Broker struct {
@@ -81,6 +83,19 @@ type Policy struct {
 	ExpirySweep           Duration `yaml:"expirySweep" min:"1"`
 }
 
+// Cluster is the HA part, named as ActiveMQ's replicatedLevelDB names it;
+// broker.name is its brokerName. Without zkAddress hamq runs standalone.
+type Cluster struct {
+	ZKAddress        string   `yaml:"zkAddress"`
+	ZKPath           string   `yaml:"zkPath" nonempty:"true"`
+	ZKSessionTimeout Duration `yaml:"zkSessionTimeout" min:"1000000000"`
+	Replicas         int      `yaml:"replicas" min:"1"`
+	Bind             Address  `yaml:"bind"`
+	Hostname         string   `yaml:"hostname"`
+	Sync             string   `yaml:"sync" enum:"quorum_mem,quorum_disk"`
+	ConfirmTimeout   Duration `yaml:"confirmTimeout" min:"1"`
+}
+
 // Default is the configuration conf/hamq.yaml documents (a test keeps the
 // two equal).
 func Default() Config {
@@ -104,7 +119,21 @@ func Default() Config {
 			ExpiredToDLQ: c.ExpiredToDLQ, MemoryLimit: Size(c.MemoryLimit), SendTimeout: Duration(c.SendTimeout),
 			TopicPendingLimit: c.TopicPendingLimit, Prefetch: c.DefaultPrefetch, ExpirySweep: Duration(c.ExpirySweep),
 		},
+		Cluster: Cluster{ZKPath: "/hamq/leveldb-stores", ZKSessionTimeout: Duration(2 * time.Second), Replicas: 3,
+			Bind: "127.0.0.1:61619", Sync: ha.SyncQuorumMem, ConfirmTimeout: Duration(30 * time.Second)},
 	}
+}
+
+// HA gives the cluster node's configuration.
+func (c Config) HA() ha.Config {
+	k := c.Cluster
+	admin := ""
+	if !c.HTTP.Address.Off() {
+		admin = "http://" + string(c.HTTP.Address)
+	}
+	return ha.Config{BrokerName: c.Broker.Name, Replicas: k.Replicas, Bind: string(k.Bind), Hostname: k.Hostname,
+		ZKAddress: k.ZKAddress, ZKPath: k.ZKPath, ZKSessionTimeout: time.Duration(k.ZKSessionTimeout), Sync: k.Sync,
+		Admin: admin, ConfirmTimeout: time.Duration(k.ConfirmTimeout)}
 }
 
 // Core gives the destination core's part.
