@@ -81,13 +81,15 @@ func (f *follower) attach(epoch uint64, s *followSession) (*store.Store, error) 
 	return st, nil
 }
 
+// detach ends a session: done first, since a drop may hold mu waiting
+// for it.
 func (f *follower) detach(s *followSession) {
+	close(s.done)
 	f.mu.Lock()
 	if f.cur == s {
 		f.cur = nil
 	}
 	f.mu.Unlock()
-	close(s.done)
 }
 
 func (f *follower) handle(conn net.Conn) {

@@ -1,0 +1,183 @@
+package ha
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hamq/hamq/core/store"
+)
+
+func TestDiverge(t *testing.T) {
+	p := func(e, i uint64) store.Position { return store.Position{Epoch: e, Index: i} }
+	st := func(end store.Position, bounds ...store.Position) logState { return logState{End: end, Bounds: bounds} }
+	cases := []struct {
+		name string
+		a, b logState
+		at   uint64
+		ok   bool
+	}{
+		{"both empty", st(p(0, 0), p(0, 0)), st(p(0, 0), p(0, 0)), 0, true},
+		{"one behind", st(p(1, 10), p(0, 0), p(1, 1)), st(p(1, 4), p(0, 0), p(1, 1)), 4, true},
+		{"unconfirmed suffix of an old master", st(p(3, 12), p(0, 0), p(1, 1), p(3, 9)), st(p(2, 15), p(0, 0), p(1, 1), p(2, 9)), 8, true},
+		{"new epoch over an old one", st(p(3, 20), p(0, 0), p(1, 1), p(3, 11)), st(p(2, 15), p(0, 0), p(1, 1), p(2, 9)), 8, true},
+		{"same epochs, longer", st(p(2, 15), p(0, 0), p(2, 1)), st(p(2, 30), p(0, 0), p(2, 1)), 15, true},
+		{"behind the other's base", st(p(1, 100), p(1, 50)), st(p(1, 20), p(0, 0), p(1, 1)), 0, false},
+		{"at the other's base", st(p(1, 100), p(1, 50)), st(p(1, 50), p(0, 0), p(1, 1)), 50, true},
+		{"nothing in common", st(p(2, 5), p(0, 0), p(2, 1)), st(p(1, 5), p(0, 0), p(1, 1)), 0, true},
+		{"restored from a snapshot", st(p(4, 70), p(3, 60), p(4, 65)), st(p(3, 62), p(3, 60)), 62, true},
+	}
+	for _, tc := range cases {
+		for _, swap := range []bool{false, true} {
+			a, b := tc.a, tc.b
+			if swap {
+				a, b = b, a
+			}
+			at, ok := diverge(a, b)
+			if at != tc.at || ok != tc.ok {
+				t.Errorf("%s (swapped %v): diverge = %d, %v; want %d, %v", tc.name, swap, at, ok, tc.at, tc.ok)
+			}
+		}
+	}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// slave is a node serving replication on loopback, without ZooKeeper.
+func slave(t *testing.T, dir string) (*Node, string) {
+	t.Helper()
+	n, err := NewNode(Config{Replicas: 3, Bind: "127.0.0.1:0", Sync: SyncQuorumMem}, dir, store.Options{RetainRecords: 50}, nil, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go n.follower.serve(ln)
+	t.Cleanup(func() {
+		ln.Close()
+		n.follower.drop()
+		n.st.Close()
+	})
+	return n, ln.Addr().String()
+}
+
+func put(st *store.Store, t *testing.T, k, v string) store.Position {
+	t.Helper()
+	c := st.Submit([]store.Op{{Key: []byte(k), Value: []byte(v)}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c.Position()
+}
+
+func dump(t *testing.T, st *store.Store) string {
+	t.Helper()
+	var out []string
+	if err := st.Scan([]byte("k"), func(k, v []byte) error {
+		out = append(out, string(k)+"="+string(v))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(out)
+}
+
+// lead makes st the master of epoch over the peers, as a won election does.
+func lead(t *testing.T, st *store.Store, epoch uint64, peers map[string]string) *replicator {
+	t.Helper()
+	if err := st.SetEpoch(epoch); err != nil {
+		t.Fatal(err)
+	}
+	rep := newReplicator(st, "master", epoch, 2, 5*time.Second, quiet(), func(uint64) {})
+	for id, addr := range peers {
+		rep.setPeer(id, addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rep.fence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.SetConfirmer(rep)
+	return rep
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestReplicationCatchUpTruncateSnapshot drives the log through the cases
+// a rejoining node meets: a slave fed from empty, an old master whose
+// unconfirmed suffix is dropped, and a slave so far behind that the tail
+// is gone and a snapshot is sent.
+func TestReplicationCatchUpTruncateSnapshot(t *testing.T) {
+	a, aAddr := slave(t, t.TempDir())
+	b, bAddr := slave(t, t.TempDir())
+	master, err := store.Open(t.TempDir(), store.Options{RetainRecords: 50}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+
+	rep := lead(t, master, 1, map[string]string{"a": aAddr, "b": bAddr})
+	for i := range 20 {
+		put(master, t, fmt.Sprintf("k%02d", i), "e1")
+	}
+	waitFor(t, "both slaves at the master's end", func() bool { return a.st.End() == master.End() && b.st.End() == master.End() })
+	if got, want := dump(t, a.st), dump(t, master); got != want {
+		t.Fatalf("slave a holds %s, master %s", got, want)
+	}
+
+	// The master loses its slaves and writes on alone: nothing confirmed.
+	rep.close()
+	master.SetConfirmer(nil)
+	for i := range 3 {
+		put(master, t, fmt.Sprintf("k%02d", i), "unconfirmed")
+	}
+
+	// a becomes master of epoch 2 with b; the old master's suffix is not
+	// in their logs.
+	aStore := a.st
+	rep2 := lead(t, aStore, 2, map[string]string{"b": bAddr})
+	for i := range 5 {
+		put(aStore, t, fmt.Sprintf("k%02d", 20+i), "e2")
+	}
+	// The old master rejoins as a slave of a: its suffix goes.
+	old, oldAddr := slave(t, t.TempDir())
+	old.st.Close()
+	old.st = master
+	rep2.setPeer("old", oldAddr)
+	waitFor(t, "the old master caught up", func() bool { return master.End() == aStore.End() })
+	if got, want := dump(t, master), dump(t, aStore); got != want {
+		t.Fatalf("after rejoining, the old master holds\n%s\nthe new one\n%s", got, want)
+	}
+
+	// b drops out; 100 records later the tail it needs is trimmed away.
+	b.follower.drop()
+	b.st.SetEpoch(99) // refuse the master from now on, as a node that went away
+	for i := range 100 {
+		put(aStore, t, fmt.Sprintf("k%03d", i), "late")
+	}
+	fresh, freshAddr := slave(t, t.TempDir())
+	rep2.setPeer("fresh", freshAddr)
+	waitFor(t, "a fresh slave restored from a snapshot", func() bool { return fresh.st.End() == aStore.End() })
+	if got, want := dump(t, fresh.st), dump(t, aStore); got != want {
+		t.Fatalf("fresh slave holds %s, master %s", got, want)
+	}
+	if fresh.st.Base().Index == 0 {
+		t.Fatal("the fresh slave was fed records, not a snapshot")
+	}
+	rep2.close()
+}
