@@ -117,6 +117,9 @@ func (b *Broker) drop(q *msgQueue, entries []*entry) *store.Commit {
 			ops = append(ops, store.Op{Key: messageKey(q.storeName, e.seq), Delete: true})
 		}
 	}
+	if q.deleted && q.delivered > 0 {
+		ops = append(ops, store.Op{Key: deliveredKey(q.storeName), Delete: true})
+	}
 	if len(ops) == 0 {
 		return nil
 	}

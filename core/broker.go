@@ -126,9 +126,9 @@ func (b *Broker) destinationLocked(d Destination) *destination {
 	dd := &destination{dest: d, limit: b.cfg.MemoryLimit}
 	switch d.Kind {
 	case Queue:
-		dd.queue = newMsgQueue("q:"+d.Name, 0)
+		dd.queue = newMsgQueue("q:"+d.Name, 0, b.st)
 	case TempQueue:
-		dd.queue = newMsgQueue("", 0)
+		dd.queue = newMsgQueue("", 0, nil)
 	}
 	b.dests[d] = dd
 	return dd

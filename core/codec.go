@@ -14,11 +14,13 @@ import (
 //	s <client id> <name>       a durable topic subscription
 //	c <kind:1> <name>          a destination's counters
 //	x <key>                    a front-end's own state (state.go)
+//	d <queue>                  the delivered mark of a queue or durable subscription (queue.go)
 const (
-	prefixMessage = 'm'
-	prefixDurable = 's'
-	prefixCounter = 'c'
-	prefixState   = 'x'
+	prefixMessage   = 'm'
+	prefixDurable   = 's'
+	prefixCounter   = 'c'
+	prefixState     = 'x'
+	prefixDelivered = 'd'
 )
 
 func appendName(b []byte, s string) []byte {
@@ -33,6 +35,8 @@ func messagePrefix(queue string) []byte {
 func messageKey(queue string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(messagePrefix(queue), seq)
 }
+
+func deliveredKey(queue string) []byte { return appendName([]byte{prefixDelivered}, queue) }
 
 func durableKey(clientID, name string) []byte {
 	return appendName(appendName([]byte{prefixDurable}, clientID), name)

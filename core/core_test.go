@@ -575,3 +575,34 @@ func TestFrontEndState(t *testing.T) {
 		t.Fatalf("state %v", got)
 	}
 }
+
+// TestRestartFlagsPossiblyDelivered: messages delivered and not acked when
+// the broker went away come back flagged redelivered; those well past the
+// last delivery do not.
+func TestRestartFlagsPossiblyDelivered(t *testing.T) {
+	h := newHarness(t, nil)
+	s := h.session("")
+	for i := range 300 {
+		h.send(s, msg(orders, fmt.Sprint(i), true))
+	}
+	_, c := h.subscribe(s, SubSpec{Dest: orders, Prefetch: 5})
+	for i := range 5 {
+		if d := c.next(t); i < 2 {
+			h.ack(s, d)
+		}
+	}
+	h.restart()
+	_, c = h.subscribe(h.session(""), SubSpec{Dest: orders, Prefetch: 1000})
+	for i := 2; i < 300; i++ {
+		d := c.next(t)
+		if string(d.Msg.Body) != fmt.Sprint(i) {
+			t.Fatalf("got %q, want %d", d.Msg.Body, i)
+		}
+		if i < 5 && d.Msg.DeliveryCount == 0 {
+			t.Errorf("message %d was delivered before the restart but is not flagged", i)
+		}
+		if i >= 5+deliveredAhead && d.Msg.DeliveryCount != 0 {
+			t.Errorf("message %d was never delivered but is flagged", i)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -50,6 +51,19 @@ func (b *Broker) load() error {
 	if err != nil {
 		return fmt.Errorf("core: load durable subscriptions: %w", err)
 	}
+	delivered := map[string]uint64{}
+	err = b.st.Scan([]byte{prefixDelivered}, func(k, v []byte) error {
+		d := decoder{b: k[1:]}
+		name := d.string()
+		if d.err != nil || len(v) != 8 {
+			return fmt.Errorf("delivered mark %q: %w", k, errCorrupt)
+		}
+		delivered[name] = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("core: load delivered marks: %w", err)
+	}
 	var orphans []store.Op
 	n := 0
 	err = b.st.Scan([]byte{prefixMessage}, func(k, v []byte) error {
@@ -72,6 +86,9 @@ func (b *Broker) load() error {
 		if err != nil {
 			return fmt.Errorf("message %s #%d: %w", storeName, seq, err)
 		}
+		if seq <= delivered[storeName] {
+			m.DeliveryCount = max(m.DeliveryCount, 1)
+		}
 		e := &entry{msg: m, dest: b.destinationLocked(m.Dest), seq: seq, size: m.size(), stored: true}
 		q.push(e)
 		e.dest.hold(e.size)
@@ -81,6 +98,20 @@ func (b *Broker) load() error {
 	})
 	if err != nil {
 		return fmt.Errorf("core: load messages: %w", err)
+	}
+	for name, mark := range delivered {
+		q := byStoreName[name]
+		if q == nil {
+			if qname, ok := strings.CutPrefix(name, "q:"); ok {
+				q = b.destinationLocked(Destination{Kind: Queue, Name: qname}).queue
+			} else {
+				orphans = append(orphans, store.Op{Key: deliveredKey(name), Delete: true})
+				continue
+			}
+		}
+		// New messages come after the mark, so it never covers one that
+		// was not there when it was written.
+		q.delivered, q.nextSeq = mark, max(q.nextSeq, mark+1)
 	}
 	if len(orphans) > 0 {
 		b.log.Warn("dropping messages of durable subscriptions that no longer exist", "count", len(orphans))

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -97,12 +98,26 @@ type msgQueue struct {
 	timer     *time.Timer // wakes dispatch when a back-off ends
 	timerAt   time.Time
 	deleted   bool
+
+	// st keeps the delivered mark of a stored queue: every message up to
+	// delivered may have been delivered, so after a crash or a failover
+	// those come back flagged redelivered (JMS allows the flag on a
+	// message that possibly was). The mark is written ahead by
+	// deliveredAhead, so one small write covers that many deliveries; it
+	// is submitted without waiting, in log order before any ack of what
+	// it covers.
+	st        Store
+	delivered uint64
 }
+
+// deliveredAhead is how far past a delivery the mark is moved: more writes
+// fewer marks, but more messages flagged redelivered that never went out.
+const deliveredAhead = 100
 
 var queueIDs atomic.Uint64
 
-func newMsgQueue(storeName string, limit int) *msgQueue {
-	return &msgQueue{id: queueIDs.Add(1), storeName: storeName, limit: limit, nextSeq: 1}
+func newMsgQueue(storeName string, limit int, st Store) *msgQueue {
+	return &msgQueue{id: queueIDs.Add(1), storeName: storeName, limit: limit, nextSeq: 1, st: st}
 }
 
 // add takes a message sent to d into the queue; q.mu is held. It returns the
@@ -187,6 +202,10 @@ func (q *msgQueue) dispatch() {
 			q.npending--
 			q.inflight++
 			sub.credit--
+			if e.stored && e.seq > q.delivered && q.st != nil {
+				q.delivered = e.seq + deliveredAhead
+				q.st.Submit([]store.Op{{Key: deliveredKey(q.storeName), Value: binary.BigEndian.AppendUint64(nil, q.delivered)}})
+			}
 			sub.session.deliver(sub, q, e)
 		}
 	}

@@ -277,7 +277,7 @@ func (b *Broker) attachTopic(s *Session, sub *Subscription, sel *selector.Select
 		b.mu.Lock()
 		ts := b.shared[id]
 		if ts == nil {
-			ts = &topicSub{pattern: spec.Dest.Name, selector: spec.Selector, sel: sel, shared: &id, q: newMsgQueue("", 0)}
+			ts = &topicSub{pattern: spec.Dest.Name, selector: spec.Selector, sel: sel, shared: &id, q: newMsgQueue("", 0, nil)}
 			b.shared[id] = ts
 			b.topicSubs[ts] = struct{}{}
 		}
@@ -290,7 +290,7 @@ func (b *Broker) attachTopic(s *Session, sub *Subscription, sel *selector.Select
 	}
 	if spec.Durable == "" {
 		ts := &topicSub{pattern: spec.Dest.Name, selector: spec.Selector, sel: sel, noLocal: spec.NoLocal, owner: s.id,
-			q: newMsgQueue("", b.cfg.TopicPendingLimit)}
+			q: newMsgQueue("", b.cfg.TopicPendingLimit, nil)}
 		ts.q.consumers = []*Subscription{sub}
 		sub.q, sub.topic = ts.q, ts
 		b.mu.Lock()
@@ -340,7 +340,7 @@ func (b *Broker) attachTopic(s *Session, sub *Subscription, sel *selector.Select
 // newDurable registers a durable subscription; b.mu is held.
 func (b *Broker) newDurable(id durableID, pattern, selText string, sel *selector.Selector, noLocal bool) *topicSub {
 	ts := &topicSub{pattern: pattern, selector: selText, sel: sel, noLocal: noLocal, durable: &id,
-		q: newMsgQueue("d:"+string(appendName(nil, id.clientID))+id.name, 0)}
+		q: newMsgQueue("d:"+string(appendName(nil, id.clientID))+id.name, 0, b.st)}
 	b.durables[id] = ts
 	b.topicSubs[ts] = struct{}{}
 	return ts

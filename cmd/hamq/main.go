@@ -1,5 +1,5 @@
 // Command hamq is the broker and its tools: start, stop, status, query,
-// queues, send, receive and bench.
+// queues, send, receive, bench and cluster.
 package main
 
 import (
@@ -22,7 +22,8 @@ Commands:
   queues    print every destination as a table
   send      send messages over STOMP
   receive   receive messages over STOMP
-  bench     measure send and receive rates and latency over STOMP
+  bench     measure send and receive rates and latency over STOMP or MQTT
+  cluster   hamq cluster status: every node's role, epoch, position and lag
   version   print the version
 
 "hamq <command> -h" describes a command's flags.
@@ -35,7 +36,7 @@ func main() {
 	}
 	commands := map[string]func([]string) error{
 		"start": cmdStart, "stop": cmdStop, "status": cmdStatus, "query": cmdQuery, "queues": cmdQueues,
-		"send": cmdSend, "receive": cmdReceive, "bench": cmdBench,
+		"send": cmdSend, "receive": cmdReceive, "bench": cmdBench, "cluster": cmdCluster,
 	}
 	name := os.Args[1]
 	switch name {

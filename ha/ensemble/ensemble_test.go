@@ -1,0 +1,51 @@
+package ensemble
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// TestEnsembleSurvivesAMember starts three members, writes through the
+// ensemble, kills one and reads on, then brings it back.
+func TestEnsembleSurvivesAMember(t *testing.T) {
+	start := time.Now()
+	e, err := Start(context.Background(), t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	t.Logf("3 members serving after %v", time.Since(start).Round(time.Millisecond))
+	conn, _, err := zk.Connect(e.Addrs(), 4*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Create("/x", []byte("1"), 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	e.Kill(0)
+	// A request in flight when its member dies fails; the client moves on
+	// to another member and the next one succeeds.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := conn.Set("/x", []byte("2"), -1)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("write with one member down: %v", err)
+		}
+	}
+	if err := e.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := conn.Get("/x")
+	if err != nil || string(data) != "2" {
+		t.Fatalf("read %q, %v", data, err)
+	}
+}
