@@ -52,6 +52,10 @@ type node struct {
 	cmd   *exec.Cmd
 	log   *bytes.Buffer
 	done  chan error
+	// extra are more flags of hamq start; a cluster node's slaves never
+	// open their client ports, so start waits for its admin API only.
+	extra   []string
+	cluster bool
 }
 
 func freePort(t *testing.T) string {
@@ -66,8 +70,16 @@ func freePort(t *testing.T) string {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), mqtt: freePort(t), ws: freePort(t), http: freePort(t)}
+	n := newNode(t)
 	n.start()
+	return n
+}
+
+// newNode picks a node's ports and data directory, and sees that it ends
+// with the test.
+func newNode(t *testing.T) *node {
+	t.Helper()
+	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), mqtt: freePort(t), ws: freePort(t), http: freePort(t)}
 	t.Cleanup(func() {
 		if n.cmd != nil {
 			n.kill()
@@ -81,9 +93,11 @@ func startNode(t *testing.T) *node {
 
 func (n *node) start() {
 	n.t.Helper()
-	n.log = &bytes.Buffer{}
-	n.cmd = exec.Command(hamqBin, "start", "--data", n.data, "--stomp", n.stomp, "--http", n.http,
-		"--mqtt", n.mqtt, "--amqp", "off", "--ws", n.ws)
+	if n.log == nil {
+		n.log = &bytes.Buffer{} // kept across restarts
+	}
+	n.cmd = exec.Command(hamqBin, append([]string{"start", "--data", n.data, "--stomp", n.stomp, "--http", n.http,
+		"--mqtt", n.mqtt, "--amqp", "off", "--ws", n.ws}, n.extra...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
@@ -94,6 +108,9 @@ func (n *node) start() {
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + n.http + "/api/broker"); err == nil {
 			resp.Body.Close()
+			if n.cluster {
+				return
+			}
 			if c, err := net.Dial("tcp", n.stomp); err == nil {
 				c.Close()
 				return

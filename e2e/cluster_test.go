@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hamq/hamq/ha"
+	"github.com/hamq/hamq/ha/ensemble"
+)
+
+// zkSessionTimeout is the cluster's; failover is bounded by it plus 3 s.
+const zkSessionTimeout = 2 * time.Second
+
+// cluster is a real ZooKeeper ensemble of three and three hamq processes.
+type cluster struct {
+	t     *testing.T
+	zk    *ensemble.Ensemble
+	nodes []*node
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	zk, err := ensemble.Start(context.Background(), t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(zk.Close)
+	c := &cluster{t: t, zk: zk}
+	for range 3 {
+		n := newNode(t)
+		n.cluster = true
+		n.extra = []string{"--zk", zk.Connect(), "--bind", freePort(t), "--replicas", "3",
+			"--zk-session-timeout", zkSessionTimeout.String(), "--broker-name", "e2e"}
+		c.nodes = append(c.nodes, n)
+	}
+	for _, n := range c.nodes {
+		n.start()
+	}
+	return c
+}
+
+func (n *node) status() (ha.Status, error) {
+	var st ha.Status
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get("http://" + n.http + "/api/cluster")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// accepts reports whether the node takes client connections on port: a
+// STOMP CONNECT answered by CONNECTED, or for other ports a TCP connection
+// that is accepted.
+func accepts(addr string, stomp bool) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if !stomp {
+		return true
+	}
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("CONNECT\naccept-version:1.2\nhost:x\n\n\x00")); err != nil {
+		return false
+	}
+	buf := make([]byte, 9)
+	_, err = c.Read(buf)
+	return err == nil && string(buf) == "CONNECTED"
+}
+
+// waitMaster waits until exactly one live node is master and serves STOMP.
+func (c *cluster) waitMaster(timeout time.Duration) (*node, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var masters []*node
+		for _, n := range c.nodes {
+			if n.cmd == nil {
+				continue
+			}
+			if st, err := n.status(); err == nil && st.Role == ha.RoleMaster {
+				masters = append(masters, n)
+			}
+		}
+		if len(masters) == 1 && accepts(masters[0].stomp, true) {
+			return masters[0], nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("no single master serving within %v", timeout)
+}
+
+func (c *cluster) failoverURL() string {
+	var hosts []string
+	for _, n := range c.nodes {
+		hosts = append(hosts, "tcp://"+n.stomp)
+	}
+	return "failover:(" + strings.Join(hosts, ",") + ")"
+}
+
+func (c *cluster) stompHosts() string {
+	var hosts []string
+	for _, n := range c.nodes {
+		hosts = append(hosts, n.stomp)
+	}
+	return strings.Join(hosts, ",")
+}
+
+// waitCaughtUp waits until n reports itself a slave at the master's end.
+func waitCaughtUp(t *testing.T, n, master *node) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := n.status()
+		ms, merr := master.status()
+		if err == nil && merr == nil && st.Role == ha.RoleSlave && st.End == ms.End && st.Master == ms.ID {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node not caught up as a slave within 30s: %+v (%v); master %+v (%v)", st, err, ms, merr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestClusterOneMasterAndFailover: one node serves, the others refuse on
+// every client port; kill -9 of the master hands over within the session
+// timeout plus 3 s, and the old master comes back as a caught-up slave
+// with its ports closed; nothing confirmed is lost.
+func TestClusterOneMasterAndFailover(t *testing.T) {
+	c := startCluster(t)
+	master, err := c.waitMaster(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		if n == master {
+			continue
+		}
+		for _, p := range []struct{ name, addr string }{{"stomp", n.stomp}, {"mqtt", n.mqtt}, {"ws", n.ws}} {
+			if accepts(p.addr, false) {
+				t.Errorf("slave %s accepts %s connections", n.http, p.name)
+			}
+		}
+	}
+	if out, code := hamq(t, "send", "--url", c.failoverURL(), "--count", "200", "--body", "before"); code != 0 {
+		t.Fatalf("hamq send: %s", out)
+	}
+
+	master.kill()
+	killed := time.Now()
+	next, err := c.waitMaster(zkSessionTimeout + 3*time.Second)
+	if err != nil {
+		t.Fatalf("after kill -9 of the master: %v", err)
+	}
+	t.Logf("a new master accepted STOMP %v after kill -9 of the old one", time.Since(killed).Round(time.Millisecond))
+	if out, code := hamq(t, "send", "--url", c.failoverURL(), "--count", "100", "--body", "after"); code != 0 {
+		t.Fatalf("hamq send after failover: %s", out)
+	}
+
+	master.start()
+	waitCaughtUp(t, master, next)
+	if accepts(master.stomp, false) || accepts(master.mqtt, false) {
+		t.Error("the old master, restarted as a slave, accepts client connections")
+	}
+	out, _ := hamq(t, "cluster", "status", "--http", "http://"+master.http)
+	if strings.Count(out, "slave") != 2 || strings.Count(out, "master") != 1 {
+		t.Errorf("hamq cluster status:\n%s", out)
+	}
+	out, code := hamq(t, "receive", "--url", c.failoverURL(), "--destination", "/queue/test", "--count", "300", "--timeout", "10s")
+	if code != 0 {
+		t.Fatalf("hamq receive: %s", out)
+	}
+	if b, a := strings.Count(out, "before"), strings.Count(out, "after"); b != 200 || a != 100 {
+		t.Fatalf("received %d of 200 sent before the failover and %d of 100 after", b, a)
+	}
+}
+
+// TestClusterStompPyFailover: stomp.py with the three hosts sends 1000
+// persistent messages with receipts while the master is killed; a
+// consumer with the same list receives every confirmed message, and a
+// message it gets twice is flagged redelivered.
+func TestClusterStompPyFailover(t *testing.T) {
+	needPython(t, "stomp")
+	c := startCluster(t)
+	master, err := c.waitMaster(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type copy struct{ id, redelivered string }
+	var mu sync.Mutex
+	got := map[string][]copy{}
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		script(t, context.Background(), "stomp_failover_receive.py", func(l string) bool {
+			if f := strings.Fields(l); len(f) == 4 && f[0] == "got" {
+				mu.Lock()
+				got[f[1]] = append(got[f[1]], copy{f[2], f[3]})
+				mu.Unlock()
+			}
+			return true
+		}, c.stompHosts(), "/queue/failover", "10")
+	}()
+
+	confirmed := map[string]bool{}
+	var killedAt time.Time
+	reconnects := 0
+	script(t, context.Background(), "stomp_failover_send.py", func(l string) bool {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "confirmed":
+			i, _ := strconv.Atoi(f[1])
+			confirmed[fmt.Sprintf("msg-%04d", i)] = true
+			if len(confirmed) == 300 && killedAt.IsZero() {
+				master.kill()
+				killedAt = time.Now()
+			}
+		case len(f) == 1 && f[0] == "reconnected":
+			reconnects++
+		case len(f) == 2 && f[0] == "error":
+			t.Logf("sender: %s", l)
+		}
+		return true
+	}, c.stompHosts(), "/queue/failover", "1000")
+	if killedAt.IsZero() || reconnects == 0 {
+		t.Fatalf("the master was not killed during the sends (killed %v, %d reconnects)", killedAt, reconnects)
+	}
+	<-received
+
+	mu.Lock()
+	defer mu.Unlock()
+	total, redelivered, resent := 0, 0, 0
+	for body := range confirmed {
+		if len(got[body]) == 0 {
+			t.Errorf("%s was confirmed but never received", body)
+		}
+	}
+	for body, copies := range got {
+		total += len(copies)
+		seen := map[string]bool{}
+		for _, cp := range copies {
+			if seen[cp.id] {
+				redelivered++
+				if cp.redelivered != "true" {
+					t.Errorf("%s (%s) came again without redelivered:true", body, cp.id)
+				}
+			} else if len(seen) > 0 {
+				resent++ // the producer sent it again, unconfirmed the first time
+			}
+			seen[cp.id] = true
+		}
+	}
+	t.Logf("sent 1000, confirmed %d, received %d (%d distinct), redelivered %d, sent again by the producer %d",
+		len(confirmed), total, len(got), redelivered, resent)
+	if len(confirmed) != 1000 {
+		t.Errorf("%d of 1000 confirmed", len(confirmed))
+	}
+}

@@ -1,0 +1,73 @@
+"""Send COUNT persistent messages with stomp.py over a list of hosts, each
+with a receipt, as an application using a failover list does: when the
+connection drops, connect again (stomp.py tries the hosts in turn) and
+send again whatever was not confirmed. Prints "confirmed N" once per
+message, "reconnected" after each failover and "done N" at the end.
+Usage: HOST:PORT,HOST:PORT,... DEST COUNT"""
+import sys
+import threading
+import time
+
+import stomp
+
+hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
+dest, count = sys.argv[2], int(sys.argv[3])
+lock = threading.Lock()
+confirmed = set()
+dropped = threading.Event()
+finished = threading.Event()
+
+
+class Listener(stomp.ConnectionListener):
+    def on_receipt(self, frame):
+        n = int(frame.headers["receipt-id"].split("-")[1])
+        with lock:
+            if n not in confirmed:
+                confirmed.add(n)
+                print("confirmed", n, flush=True)
+            if len(confirmed) == count:
+                finished.set()
+
+    def on_error(self, frame):
+        print("error", frame.headers.get("message"), flush=True)
+
+    def on_disconnected(self):
+        dropped.set()
+
+
+conn = stomp.Connection(hosts, heartbeats=(0, 0), reconnect_sleep_initial=0.1,
+                        reconnect_sleep_increase=0.0, reconnect_sleep_max=0.2, reconnect_attempts_max=200)
+conn.set_listener("", Listener())
+
+
+def connect():
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            conn.connect(wait=True)
+            return
+        except Exception:
+            time.sleep(0.2)
+    sys.exit("no broker accepted a connection within 60s")
+
+
+connect()
+while not finished.is_set():
+    dropped.clear()
+    with lock:
+        todo = [i for i in range(count) if i not in confirmed]
+    for i in todo:
+        if dropped.is_set():
+            break
+        try:
+            conn.send(destination=dest, body="msg-%04d" % i, headers={"persistent": "true"}, receipt="r-%d" % i)
+        except Exception:
+            break
+        time.sleep(0.002)  # spread the sends so that a failover lands among them
+    while not finished.is_set() and not dropped.is_set():
+        time.sleep(0.05)
+    if not finished.is_set():
+        connect()
+        print("reconnected", flush=True)
+print("done", len(confirmed), flush=True)
+conn.disconnect()
