@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,9 @@ type cluster struct {
 	t     *testing.T
 	zk    *ensemble.Ensemble
 	nodes []*node
+	// Each node reaches each ZooKeeper member through a proxy of its own,
+	// so that a test can cut one node off from the ensemble.
+	proxies map[*node][]*proxy
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -33,11 +37,17 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(zk.Close)
-	c := &cluster{t: t, zk: zk}
+	c := &cluster{t: t, zk: zk, proxies: map[*node][]*proxy{}}
 	for range 3 {
 		n := newNode(t)
 		n.cluster = true
-		n.extra = []string{"--zk", zk.Connect(), "--bind", freePort(t), "--replicas", "3",
+		var via []string
+		for _, a := range zk.Addrs() {
+			p := newProxy(t, a)
+			c.proxies[n] = append(c.proxies[n], p)
+			via = append(via, p.addr())
+		}
+		n.extra = []string{"--zk", strings.Join(via, ","), "--bind", freePort(t), "--replicas", "3",
 			"--zk-session-timeout", zkSessionTimeout.String(), "--broker-name", "e2e"}
 		c.nodes = append(c.nodes, n)
 	}
@@ -79,12 +89,25 @@ func accepts(addr string, stomp bool) bool {
 	return err == nil && string(buf) == "CONNECTED"
 }
 
+// isolate cuts n off from ZooKeeper (or heals it).
+func (c *cluster) isolate(n *node, cut bool) {
+	for _, p := range c.proxies[n] {
+		p.setCut(cut)
+	}
+}
+
 // waitMaster waits until exactly one live node is master and serves STOMP.
 func (c *cluster) waitMaster(timeout time.Duration) (*node, error) {
+	return waitMasterAmong(c.nodes, timeout)
+}
+
+// waitMasterAmong waits until exactly one of nodes is master and serves
+// STOMP.
+func waitMasterAmong(nodes []*node, timeout time.Duration) (*node, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		var masters []*node
-		for _, n := range c.nodes {
+		for _, n := range nodes {
 			if n.cmd == nil {
 				continue
 			}
@@ -265,5 +288,191 @@ func TestClusterStompPyFailover(t *testing.T) {
 		len(confirmed), total, len(got), redelivered, resent)
 	if len(confirmed) != 1000 {
 		t.Errorf("%d of 1000 confirmed", len(confirmed))
+	}
+}
+
+func (c *cluster) others(n *node) []*node {
+	var out []*node
+	for _, o := range c.nodes {
+		if o != n {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// receiveAllFailover drains dest through the failover list with stomp.py.
+func (c *cluster) receiveAllFailover(t *testing.T, dest string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	script(t, context.Background(), "stomp_failover_receive.py", func(l string) bool {
+		if f := strings.Fields(l); len(f) == 4 && f[0] == "got" {
+			got[f[1]]++
+		}
+		return true
+	}, c.stompHosts(), dest, "3")
+	return got
+}
+
+// TestClusterMasterIsolated: the master is cut off while a failover
+// producer sends, either from ZooKeeper (its links through the proxies
+// cut) or from everything (SIGSTOP past the session timeout). It confirms
+// nothing more; the others elect a new master of a newer epoch; once back,
+// the old master steps down, rejoins as a slave and catches up. Every
+// confirmed message is received.
+func TestClusterMasterIsolated(t *testing.T) {
+	needPython(t, "stomp")
+	for _, how := range []string{"zookeeper-cut", "sigstop"} {
+		t.Run(how, func(t *testing.T) { testIsolation(t, how) })
+	}
+}
+
+func testIsolation(t *testing.T, how string) {
+	c := startCluster(t)
+	master, err := c.waitMaster(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := master.status()
+	isolate := func(on bool) {
+		if how == "sigstop" {
+			sig := syscall.SIGCONT
+			if on {
+				sig = syscall.SIGSTOP
+			}
+			master.cmd.Process.Signal(sig)
+			return
+		}
+		c.isolate(master, on)
+	}
+	confirmed := map[string]bool{}
+	var isolatedAt time.Time
+	healed := make(chan *node, 1)
+	script(t, context.Background(), "stomp_failover_send.py", func(l string) bool {
+		f := strings.Fields(l)
+		if len(f) == 2 && f[0] == "confirmed" {
+			i, _ := strconv.Atoi(f[1])
+			confirmed[fmt.Sprintf("msg-%04d", i)] = true
+			if len(confirmed) == 300 && isolatedAt.IsZero() {
+				isolate(true)
+				isolatedAt = time.Now()
+				go func() {
+					next, err := waitMasterAmong(c.others(master), zkSessionTimeout+10*time.Second)
+					if err != nil {
+						t.Error(err)
+						healed <- nil
+						return
+					}
+					t.Logf("new master serving %v after the isolation", time.Since(isolatedAt).Round(time.Millisecond))
+					// A stopped process's listen queue still takes
+					// connections; only a running one can be seen to close.
+					for deadline := time.Now().Add(10 * time.Second); how != "sigstop" && accepts(master.stomp, false); time.Sleep(50 * time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Error("the isolated old master still accepts STOMP connections")
+							break
+						}
+					}
+					isolate(false)
+					healed <- next
+				}()
+			}
+		}
+		return true
+	}, c.stompHosts(), "/queue/isolated", "1000")
+	next := <-healed
+	if next == nil {
+		t.FailNow()
+	}
+	waitCaughtUp(t, master, next)
+	ns, _ := next.status()
+	if ns.Epoch <= old.Epoch {
+		t.Errorf("the new master's epoch %d is not newer than the old %d", ns.Epoch, old.Epoch)
+	}
+	got := c.receiveAllFailover(t, "/queue/isolated")
+	for body := range confirmed {
+		if got[body] == 0 {
+			t.Errorf("%s was confirmed but is lost", body)
+		}
+	}
+	if len(confirmed) != 1000 {
+		t.Errorf("%d of 1000 confirmed", len(confirmed))
+	}
+	t.Logf("confirmed %d, received %d distinct; old master: %s", len(confirmed), len(got),
+		strings.Join(grepLines(master.log.String(), "stepped down", "dropping a log suffix", "fenced by a master"), "; "))
+}
+
+func grepLines(log string, subs ...string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		for _, s := range subs {
+			if strings.Contains(l, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// TestClusterNoQuorumConfirmsNothing: with two of three nodes down the one
+// left confirms nothing, whether it was the master or a slave; when one
+// comes back, service resumes and the waiting send is confirmed, nothing
+// lost.
+func TestClusterNoQuorumConfirmsNothing(t *testing.T) {
+	c := startCluster(t)
+	master, err := c.waitMaster(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slaves := c.others(master)
+	slaves[0].kill()
+	slaves[1].kill()
+	conn, err := net.Dial("tcp", master.stomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("CONNECT\naccept-version:1.2\nhost:x\n\n\x00SEND\ndestination:/queue/q\npersistent:true\nreceipt:r1\n\nwaiting\x00"))
+	buf := make([]byte, 4096)
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _ := conn.Read(buf)
+	if !strings.HasPrefix(string(buf[:n]), "CONNECTED") {
+		t.Fatalf("CONNECT answered %q", buf[:n])
+	}
+	if strings.Contains(string(buf[:n]), "RECEIPT") {
+		t.Fatal("a send was confirmed by the master alone")
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := conn.Read(buf); err == nil {
+		t.Fatalf("with two of three nodes down the master answered %q", buf[:n])
+	}
+	slaves[0].start()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err = conn.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "RECEIPT") {
+		t.Fatalf("after a slave came back: %q, %v", buf[:n], err)
+	}
+
+	// Now the master and a slave go: the last node must not take over.
+	master.kill()
+	slaves[0].kill()
+	time.Sleep(zkSessionTimeout + 2*time.Second)
+	if accepts(slaves[1].stomp, false) {
+		t.Fatal("a node alone accepts clients")
+	}
+	slaves[1].start()
+	time.Sleep(zkSessionTimeout + 2*time.Second)
+	if accepts(slaves[1].stomp, false) {
+		t.Fatal("the one node left accepts clients")
+	}
+	if st, err := slaves[1].status(); err != nil || st.Role == ha.RoleMaster {
+		t.Fatalf("the one node left: %+v, %v", st, err)
+	}
+	slaves[0].start()
+	if _, err := c.waitMaster(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out, code := hamq(t, "receive", "--url", c.failoverURL(), "--destination", "/queue/q", "--count", "1", "--timeout", "10s")
+	if code != 0 || !strings.Contains(out, "waiting") {
+		t.Fatalf("the confirmed message after the quorum came back: %q (exit %d)", out, code)
 	}
 }
