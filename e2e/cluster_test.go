@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -475,4 +476,139 @@ func TestClusterNoQuorumConfirmsNothing(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "waiting") {
 		t.Fatalf("the confirmed message after the quorum came back: %q (exit %d)", out, code)
 	}
+}
+
+func (c *cluster) mqttHosts() string {
+	var hosts []string
+	for _, n := range c.nodes {
+		hosts = append(hosts, n.mqtt)
+	}
+	return strings.Join(hosts, ",")
+}
+
+// tally counts what one client flow saw: confirmations by the producer,
+// and per message the copies the consumer got.
+type tally struct {
+	mu        sync.Mutex
+	confirmed map[string]bool
+	got       map[string]int
+	again     int // copies flagged as a redelivery (STOMP redelivered, MQTT DUP)
+}
+
+func newTally() *tally { return &tally{confirmed: map[string]bool{}, got: map[string]int{}} }
+
+func (ta *tally) check(t *testing.T, name string, sent int) {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	total := 0
+	for _, n := range ta.got {
+		total += n
+	}
+	lost := 0
+	for body := range ta.confirmed {
+		if ta.got[body] == 0 {
+			lost++
+			if lost <= 10 {
+				t.Errorf("%s: %s was confirmed but never received", name, body)
+			}
+		}
+	}
+	t.Logf("%s: sent %d, confirmed %d, received %d (%d distinct), redelivered %d, lost %d",
+		name, sent, len(ta.confirmed), total, len(ta.got), ta.again, lost)
+	if len(ta.confirmed) != sent {
+		t.Errorf("%s: %d of %d confirmed", name, len(ta.confirmed), sent)
+	}
+}
+
+// TestClusterTenKillsUnderLoad: failover clients keep a STOMP producer and
+// consumer and an MQTT QoS 1 publisher and persistent-session subscriber
+// busy while the master is killed with kill -9 ten times in a row, each
+// victim restarted. Every confirmed message is received; each message body
+// is sent with one content only, so a body received is the content that
+// was confirmed.
+func TestClusterTenKillsUnderLoad(t *testing.T) {
+	needPython(t, "stomp")
+	needPython(t, "paho.mqtt.client")
+	c := startCluster(t)
+	if _, err := c.waitMaster(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	const stompCount, mqttCount = 3000, 2000
+	stompT, mqttT := newTally(), newTally()
+	var wg sync.WaitGroup
+	run := func(name string, fn func(string) bool, args ...string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			script(t, context.Background(), name, fn, args...)
+		}()
+	}
+	subscribed := make(chan struct{})
+	run("mqtt_failover_sub.py", func(l string) bool {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "subscribed":
+			close(subscribed)
+		case len(f) == 3 && f[0] == "got":
+			mqttT.mu.Lock()
+			mqttT.got[f[1]]++
+			if f[2] == "1" {
+				mqttT.again++
+			}
+			mqttT.mu.Unlock()
+		}
+		return true
+	}, c.mqttHosts(), "load/mqtt", "load-sub", "15")
+	select {
+	case <-subscribed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the MQTT subscriber did not subscribe")
+	}
+	run("stomp_failover_receive.py", func(l string) bool {
+		if f := strings.Fields(l); len(f) == 4 && f[0] == "got" {
+			stompT.mu.Lock()
+			stompT.got[f[1]]++
+			if f[3] == "true" {
+				stompT.again++
+			}
+			stompT.mu.Unlock()
+		}
+		return true
+	}, c.stompHosts(), "/queue/load", "15")
+	confirm := func(ta *tally, format string) func(string) bool {
+		return func(l string) bool {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "confirmed" {
+				i, _ := strconv.Atoi(f[1])
+				ta.mu.Lock()
+				ta.confirmed[fmt.Sprintf(format, i)] = true
+				ta.mu.Unlock()
+			}
+			return true
+		}
+	}
+	run("stomp_failover_send.py", confirm(stompT, "msg-%04d"), c.stompHosts(), "/queue/load", fmt.Sprint(stompCount), "0.012")
+	run("mqtt_failover_pub.py", confirm(mqttT, "m-%05d"), c.mqttHosts(), "load/mqtt", fmt.Sprint(mqttCount), "0.018")
+
+	var times []time.Duration
+	for i := range 10 {
+		master, err := c.waitMaster(30 * time.Second)
+		if err != nil {
+			t.Fatalf("kill %d: %v", i+1, err)
+		}
+		time.Sleep(time.Second) // let the load flow on this master
+		master.kill()
+		killed := time.Now()
+		next, err := waitMasterAmong(c.others(master), zkSessionTimeout+3*time.Second)
+		if err != nil {
+			t.Fatalf("kill %d: %v", i+1, err)
+		}
+		times = append(times, time.Since(killed))
+		master.start()
+		waitCaughtUp(t, master, next)
+	}
+	slices.Sort(times)
+	t.Logf("failover after kill -9, ten times: median %v, max %v", times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+	wg.Wait()
+	stompT.check(t, "STOMP", stompCount)
+	mqttT.check(t, "MQTT", mqttCount)
 }

@@ -3,7 +3,7 @@ with a receipt, as an application using a failover list does: when the
 connection drops, connect again (stomp.py tries the hosts in turn) and
 send again whatever was not confirmed. Prints "confirmed N" once per
 message, "reconnected" after each failover and "done N" at the end.
-Usage: HOST:PORT,HOST:PORT,... DEST COUNT"""
+Usage: HOST:PORT,HOST:PORT,... DEST COUNT [PACE_SECONDS]"""
 import sys
 import threading
 import time
@@ -12,6 +12,7 @@ import stomp
 
 hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
 dest, count = sys.argv[2], int(sys.argv[3])
+pace = float(sys.argv[4]) if len(sys.argv) > 4 else 0.002
 lock = threading.Lock()
 confirmed = set()
 dropped = threading.Event()
@@ -63,7 +64,7 @@ while not finished.is_set():
             conn.send(destination=dest, body="msg-%04d" % i, headers={"persistent": "true"}, receipt="r-%d" % i)
         except Exception:
             break
-        time.sleep(0.002)  # spread the sends so that a failover lands among them
+        time.sleep(pace)  # spread the sends so that failovers land among them
     while not finished.is_set() and not dropped.is_set():
         time.sleep(0.05)
     if not finished.is_set():

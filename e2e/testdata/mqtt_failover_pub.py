@@ -1,0 +1,70 @@
+"""Publish COUNT QoS 1 messages "m-N" to TOPIC with Debian's paho-mqtt over
+a list of hosts, as an application with a failover list does: when the
+connection drops, connect to the next host that accepts, with a fresh
+client, and publish again whatever was not acknowledged. Prints
+"confirmed N" once per PUBACKed message and "done N" at the end.
+Usage: HOST:PORT,HOST:PORT,... TOPIC COUNT PACE_SECONDS"""
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
+topic, count, pace = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+lock = threading.Lock()
+confirmed = set()
+next_host = [0]
+
+
+def connect():
+    """A connected client, trying the hosts in turn for up to 60 s."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        host, port = hosts[next_host[0] % len(hosts)]
+        next_host[0] += 1
+        up, down = threading.Event(), threading.Event()
+        inflight = {}
+        c = mqtt.Client(client_id="failover-pub", clean_session=True)
+        c.max_inflight_messages_set(100)
+        c.on_connect = lambda cl, u, f, rc: up.set() if rc == 0 else down.set()
+        c.on_disconnect = lambda cl, u, rc: down.set()
+
+        def on_publish(cl, u, mid, inflight=inflight):
+            with lock:
+                n = inflight.pop(mid, None)
+                if n is not None and n not in confirmed:
+                    confirmed.add(n)
+                    print("confirmed", n, flush=True)
+        c.on_publish = on_publish
+        try:
+            c.connect(host, port, keepalive=5)
+        except OSError:
+            time.sleep(0.1)
+            continue
+        c.loop_start()
+        if up.wait(2) and not down.is_set():
+            return c, inflight, down
+        c.loop_stop()
+        time.sleep(0.1)
+    sys.exit("no broker accepted a connection within 60s")
+
+
+while len(confirmed) < count:
+    c, inflight, down = connect()
+    with lock:
+        todo = [i for i in range(count) if i not in confirmed]
+    for i in todo:
+        if down.is_set():
+            break
+        with lock:
+            info = c.publish(topic, "m-%05d" % i, qos=1)
+            inflight[info.mid] = i
+        time.sleep(pace)
+    while len(confirmed) < count and not down.is_set():
+        time.sleep(0.05)
+    c.disconnect()
+    c.loop_stop()
+    if len(confirmed) < count:
+        print("reconnected", flush=True)
+print("done", len(confirmed), flush=True)
