@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -611,4 +614,55 @@ func TestClusterTenKillsUnderLoad(t *testing.T) {
 	wg.Wait()
 	stompT.check(t, "STOMP", stompCount)
 	mqttT.check(t, "MQTT", mqttCount)
+}
+
+// TestDemo: hamq demo brings up ZooKeeper and three nodes, names the
+// master, takes a message through its failover URL, and stops everything
+// on Ctrl-C.
+func TestDemo(t *testing.T) {
+	cmd := exec.Command(hamqBin, "demo", "--dir", t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(out)
+	var failover string
+	var pids []int
+	for lines.Scan() {
+		l := lines.Text()
+		if u, ok := strings.CutPrefix(l, "Failover URL: "); ok {
+			failover = u
+		}
+		if _, rest, ok := strings.Cut(l, "(pid "); ok {
+			pid, _ := strconv.Atoi(strings.SplitN(rest, ")", 2)[0])
+			pids = append(pids, pid)
+		}
+		if strings.Contains(l, "  master: node") {
+			break
+		}
+	}
+	if failover == "" || len(pids) != 3 {
+		t.Fatalf("hamq demo printed no failover URL or not three nodes (%q, %v)", failover, pids)
+	}
+	if o, code := hamq(t, "send", "--url", failover, "--body", "demo"); code != 0 {
+		t.Fatalf("hamq send: %s", o)
+	}
+	if o, code := hamq(t, "receive", "--url", failover, "--count", "1"); code != 0 || !strings.Contains(o, "demo") {
+		t.Fatalf("hamq receive: %s", o)
+	}
+	go io.Copy(io.Discard, out)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("hamq demo after Ctrl-C: %v", err)
+	}
+	for _, pid := range pids {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("node pid %d still runs after the demo stopped", pid)
+		}
+	}
 }

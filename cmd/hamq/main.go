@@ -1,5 +1,5 @@
 // Command hamq is the broker and its tools: start, stop, status, query,
-// queues, send, receive, bench and cluster.
+// queues, send, receive, bench, cluster and demo.
 package main
 
 import (
@@ -24,6 +24,7 @@ Commands:
   receive   receive messages over STOMP
   bench     measure send and receive rates and latency over STOMP or MQTT
   cluster   hamq cluster status: every node's role, epoch, position and lag
+  demo      start a 3-node cluster with its own ZooKeeper ensemble on loopback
   version   print the version
 
 "hamq <command> -h" describes a command's flags.
@@ -36,7 +37,7 @@ func main() {
 	}
 	commands := map[string]func([]string) error{
 		"start": cmdStart, "stop": cmdStop, "status": cmdStatus, "query": cmdQuery, "queues": cmdQueues,
-		"send": cmdSend, "receive": cmdReceive, "bench": cmdBench, "cluster": cmdCluster,
+		"send": cmdSend, "receive": cmdReceive, "bench": cmdBench, "cluster": cmdCluster, "demo": cmdDemo,
 	}
 	name := os.Args[1]
 	switch name {
