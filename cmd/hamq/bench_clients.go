@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -16,17 +18,19 @@ import (
 type stompBench struct {
 	c          *stomp.Conn
 	p          *stompPipe
-	dest       string
+	url, dest  string
 	persistent bool
+	closing    atomic.Bool
+	mu         sync.Mutex // guards c, which a failover replaces
 }
 
 func dialSTOMPBench(cfg benchConfig, role string) (benchConn, error) {
-	b := &stompBench{dest: cfg.dest, persistent: cfg.persistent}
+	b := &stompBench{url: cfg.url, dest: cfg.dest, persistent: cfg.persistent}
 	var err error
 	if strings.HasPrefix(role, "producer") {
 		b.p, err = dialPipe(cfg.url)
 	} else {
-		b.c, err = dial(cfg.url, 10*time.Second)
+		b.c, err = dial(cfg.url, failoverTimeout)
 	}
 	if err != nil {
 		return nil, err
@@ -38,26 +42,49 @@ func (b *stompBench) publish(body []byte, done func(error)) error {
 	return b.p.send(b.dest, body, b.persistent, done)
 }
 
+// subscribe consumes until close, connecting again through the list
+// when the connection drops (a failover) and subscribing again.
 func (b *stompBench) subscribe(fn func([]byte)) error {
 	sub, err := b.c.Subscribe(b.dest, stomp.AckAuto, stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000"))
 	if err != nil {
 		return err
 	}
 	go func() {
-		for m := range sub.C {
-			if m.Err != nil {
+		for {
+			for m := range sub.C {
+				if m.Err != nil {
+					break
+				}
+				fn(m.Body)
+			}
+			if b.closing.Load() {
 				return
 			}
-			fn(m.Body)
+			b.mu.Lock()
+			b.c.MustDisconnect()
+			b.mu.Unlock()
+			c, err := dial(b.url, failoverTimeout)
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.c = c
+			b.mu.Unlock()
+			if sub, err = c.Subscribe(b.dest, stomp.AckAuto, stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000")); err != nil {
+				return
+			}
 		}
 	}()
 	return nil
 }
 
 func (b *stompBench) close() {
+	b.closing.Store(true)
 	if b.p != nil {
 		b.p.close()
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.c != nil {
 		b.c.Disconnect()
 	}
@@ -70,17 +97,29 @@ type mqttBench struct {
 	session bool
 }
 
+// dialMQTTBench connects paho through the failover list; a consumer
+// reconnects on its own (paho tries the brokers in turn) and resumes its
+// subscription.
 func dialMQTTBench(cfg benchConfig, role string) (benchConn, error) {
-	addr := strings.TrimPrefix(cfg.url, "tcp://")
-	clean := !(cfg.sessionSub && strings.HasPrefix(role, "consumer"))
-	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("hamq-bench-" + role).
-		SetCleanSession(clean).SetAutoReconnect(false).SetOrderMatters(false).SetMaxResumePubInFlight(cfg.window).
-		SetWriteTimeout(30 * time.Second)
-	c := paho.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return nil, fmt.Errorf("mqtt connect %s: %v", addr, tok.Error())
-	}
-	return &mqttBench{c: c, cfg: cfg, opts: opts, session: !clean}, nil
+	consumer := strings.HasPrefix(role, "consumer")
+	clean := !(cfg.sessionSub && consumer)
+	return connectAny(cfg.url, failoverTimeout, func(addr string) (benchConn, error) {
+		opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("hamq-bench-" + role).
+			SetCleanSession(clean).SetAutoReconnect(consumer).SetOrderMatters(false).SetMaxResumePubInFlight(cfg.window).
+			SetWriteTimeout(30 * time.Second).SetResumeSubs(true)
+		if addrs, err := brokerAddrs(cfg.url); err == nil {
+			for _, a := range addrs {
+				if a != addr {
+					opts.AddBroker("tcp://" + a)
+				}
+			}
+		}
+		c := paho.NewClient(opts)
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			return nil, fmt.Errorf("mqtt connect %s: %v", addr, tok.Error())
+		}
+		return &mqttBench{c: c, cfg: cfg, opts: opts, session: !clean}, nil
+	})
 }
 
 func (b *mqttBench) publish(body []byte, done func(error)) error {

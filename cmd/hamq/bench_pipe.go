@@ -26,11 +26,11 @@ type stompPipe struct {
 }
 
 func dialPipe(url string) (*stompPipe, error) {
-	addrs, err := brokerAddrs(url)
-	if err != nil {
-		return nil, err
-	}
-	nc, err := net.Dial("tcp", addrs[0])
+	return connectAny(url, failoverTimeout, dialPipeTo)
+}
+
+func dialPipeTo(addr string) (*stompPipe, error) {
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -67,8 +67,19 @@ func (p *stompPipe) send(dest string, body []byte, persistent bool, done func(er
 	p.wmu.Lock()
 	err := p.w.Write(f)
 	p.wmu.Unlock()
-	if !persistent {
-		done(err)
+	// On an error done is not called, as benchConn.publish promises; the
+	// read loop may have failed the receipt meanwhile, and then it was.
+	if persistent && err != nil {
+		p.mu.Lock()
+		_, pending := p.waiting[f.Header.Get(frame.Receipt)]
+		delete(p.waiting, f.Header.Get(frame.Receipt))
+		p.mu.Unlock()
+		if !pending {
+			return nil
+		}
+	}
+	if err == nil && !persistent {
+		done(nil)
 	}
 	return err
 }

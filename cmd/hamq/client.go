@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -39,28 +40,47 @@ func brokerAddrs(u string) ([]string, error) {
 	return addrs, nil
 }
 
-// dial connects to the first broker of the list that answers, trying the
-// list again until timeout: in a cluster only the master accepts.
-func dial(u string, timeout time.Duration) (*stomp.Conn, error) {
+// connectAny connects to a broker of the list as ActiveMQ's failover
+// transport does: in random order (unless the URL says randomize=false),
+// round after round with a growing back-off, until one accepts or timeout
+// passes. In a cluster only the master accepts.
+func connectAny[T any](u string, timeout time.Duration, try func(addr string) (T, error)) (T, error) {
+	var zero T
 	addrs, err := brokerAddrs(u)
 	if err != nil {
-		return nil, err
+		return zero, err
+	}
+	if !strings.Contains(u, "randomize=false") {
+		rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
 	}
 	deadline := time.Now().Add(timeout)
+	backoff := 50 * time.Millisecond
 	for {
 		var last error
 		for _, a := range addrs {
-			c, err := stomp.Dial("tcp", a, stomp.ConnOpt.Logger(quietLog{}), stomp.ConnOpt.HeartBeat(0, 0))
+			c, err := try(a)
 			if err == nil {
 				return c, nil
 			}
 			last = fmt.Errorf("%s: %w", a, err)
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no broker answered: %w", last)
+			return zero, fmt.Errorf("no broker answered: %w", last)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// failoverTimeout is how long a command looks for a broker, at start and
+// after a connection drops: longer than a cluster's failover.
+const failoverTimeout = 60 * time.Second
+
+// dial connects over STOMP to a broker of the list.
+func dial(u string, timeout time.Duration) (*stomp.Conn, error) {
+	return connectAny(u, timeout, func(a string) (*stomp.Conn, error) {
+		return stomp.Dial("tcp", a, stomp.ConnOpt.Logger(quietLog{}), stomp.ConnOpt.HeartBeat(0, 0))
+	})
 }
 
 // quietLog keeps go-stomp's client from logging over the command's output.
@@ -110,11 +130,11 @@ func cmdSend(args []string) error {
 			return err
 		}
 	}
-	c, err := dial(*u, 10*time.Second)
+	c, err := dial(*u, failoverTimeout)
 	if err != nil {
 		return err
 	}
-	defer c.Disconnect()
+	defer func() { c.Disconnect() }()
 	opts := []func(*frame.Frame) error{stomp.SendOpt.Header("persistent", fmt.Sprint(*persistent))}
 	if *persistent {
 		opts = append(opts, stomp.SendOpt.Receipt)
@@ -124,8 +144,20 @@ func cmdSend(args []string) error {
 		opts = append(opts, stomp.SendOpt.Header(k, v))
 	}
 	for i := range *count {
-		if err := c.Send(*dest, "", payload, opts...); err != nil {
-			return fmt.Errorf("message %d: %w", i+1, err)
+		// A send whose receipt did not come is sent again on the next
+		// broker of the list, as the failover transport does.
+		for attempt := 1; ; attempt++ {
+			err := c.Send(*dest, "", payload, opts...)
+			if err == nil {
+				break
+			}
+			if attempt == 10 {
+				return fmt.Errorf("message %d: %w", i+1, err)
+			}
+			c.MustDisconnect()
+			if c, err = dial(*u, failoverTimeout); err != nil {
+				return fmt.Errorf("message %d: %w", i+1, err)
+			}
 		}
 	}
 	fmt.Fprintf(os.Stderr, "sent %d message(s) to %s\n", *count, *dest)
@@ -141,30 +173,45 @@ func cmdReceive(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
-	c, err := dial(*u, 10*time.Second)
-	if err != nil {
+	var c *stomp.Conn
+	var sub *stomp.Subscription
+	// connect (again, after a drop) and subscribe: what was not acked
+	// comes again from the broker that takes over.
+	connect := func() error {
+		if c != nil {
+			c.MustDisconnect()
+		}
+		var err error
+		if c, err = dial(*u, failoverTimeout); err != nil {
+			return err
+		}
+		sub, err = c.Subscribe(*dest, stomp.AckClientIndividual)
 		return err
 	}
-	defer c.Disconnect()
-	sub, err := c.Subscribe(*dest, stomp.AckClientIndividual)
-	if err != nil {
+	if err := connect(); err != nil {
 		return err
 	}
+	defer func() { c.Disconnect() }()
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	n := 0
 	for *count == 0 || n < *count {
 		select {
 		case m := <-sub.C:
-			if m.Err != nil {
-				return m.Err
+			if m == nil || m.Err != nil {
+				if err := connect(); err != nil {
+					return err
+				}
+				continue
 			}
 			out.Write(m.Body)
 			out.WriteByte('\n')
-			if err := c.Ack(m); err != nil {
-				return err
-			}
 			n++
+			if c.Ack(m) != nil {
+				if err := connect(); err != nil {
+					return err
+				}
+			}
 		case <-time.After(*timeout):
 			fmt.Fprintf(os.Stderr, "received %d message(s); none for %s\n", n, *timeout)
 			return nil

@@ -102,7 +102,7 @@ func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
 		"name": h.info.Name, "version": h.info.Version, "role": "standalone",
 		"rssBytes": rss(), "goroutines": runtime.NumGoroutine(), "memory": memory(),
 		"uptimeSeconds": int64(time.Since(h.started).Seconds()),
-		"storeEnd": map[string]uint64{"epoch": end.Epoch, "index": end.Index},
+		"storeEnd":      map[string]uint64{"epoch": end.Epoch, "index": end.Index},
 	}
 	if h.info.Cluster != nil {
 		st := h.info.Cluster()

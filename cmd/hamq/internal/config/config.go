@@ -20,15 +20,15 @@ import (
 
 // Config is everything conf/hamq.yaml can say.
 type Config struct {
-	Broker Broker   `yaml:"broker"`
-	Log    Log      `yaml:"log"`
-	STOMP  STOMP    `yaml:"stomp"`
-	MQTT   MQTT     `yaml:"mqtt"`
-	AMQP   Listener `yaml:"amqp"`
-	WS     WS       `yaml:"ws"`
-	HTTP   Listener `yaml:"http"`
-	Policy  Policy  `yaml:"policy"`
-	Cluster Cluster `yaml:"cluster"`
+	Broker  Broker   `yaml:"broker"`
+	Log     Log      `yaml:"log"`
+	STOMP   STOMP    `yaml:"stomp"`
+	MQTT    MQTT     `yaml:"mqtt"`
+	AMQP    Listener `yaml:"amqp"`
+	WS      WS       `yaml:"ws"`
+	HTTP    Listener `yaml:"http"`
+	Policy  Policy   `yaml:"policy"`
+	Cluster Cluster  `yaml:"cluster"`
 }
 
 type Broker struct {
