@@ -12,17 +12,17 @@ import (
 
 // Message types of the replication protocol; see the package doc.
 const (
-	msgHello     byte = iota + 1 // master -> node: epoch, master id
-	msgRefuse                    // node -> master: its fenced epoch, why
-	msgState                     // node -> master: its log (base, end, epoch boundaries)
-	msgFetch                     // master -> node: send me your log; carries the master's state
-	msgTruncate                  // sender -> receiver: drop records after this index
-	msgSnapshot                  // sender -> receiver: a snapshot at a position follows, of about n bytes
-	msgSnapData                  // key/value pairs of the snapshot
-	msgSnapEnd                   // the snapshot is complete
-	msgRecord                    // one log record (store.Record.Encode)
-	msgSynced                    // sender -> receiver: the log is sent up to here (fetch's end, or a heartbeat)
-	msgAck                       // receiver -> sender: records written up to this index
+	msgHello    byte = iota + 1 // master -> node: epoch, master id
+	msgRefuse                   // node -> master: its fenced epoch, why
+	msgState                    // node -> master: its log (base, end, epoch boundaries)
+	msgFetch                    // master -> node: send me your log; carries the master's state
+	msgTruncate                 // sender -> receiver: drop records after this index
+	msgSnapshot                 // sender -> receiver: a snapshot at a position follows, of about n bytes
+	msgSnapData                 // key/value pairs of the snapshot
+	msgSnapEnd                  // the snapshot is complete
+	msgRecord                   // one log record (store.Record.Encode)
+	msgSynced                   // sender -> receiver: the log is sent up to here (fetch's end, or a heartbeat)
+	msgAck                      // receiver -> sender: records written up to this index
 )
 
 // maxMessage bounds what a peer may make us allocate. Records are group
