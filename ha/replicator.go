@@ -42,6 +42,7 @@ type replicator struct {
 	gate   chan struct{}   // closed once the candidate holds the longest log
 
 	mu        sync.Mutex
+	recent    map[uint64][]byte // encoded records just written, by index (Written)
 	peers     map[string]*peer
 	changed   chan struct{} // closed and replaced when an ack arrives or the state changes
 	suspended bool          // ZooKeeper is unreachable: confirm nothing
@@ -69,7 +70,7 @@ func newReplicator(st *store.Store, id string, epoch uint64, quorum int, timeout
 		st: st, id: id, epoch: epoch, quorum: quorum, timeout: timeout, log: log, onNewer: onNewer,
 		ctx: ctx, cancel: cancel,
 		fenced: make(chan fencedPeer), gate: make(chan struct{}),
-		peers: map[string]*peer{}, changed: make(chan struct{}),
+		peers: map[string]*peer{}, changed: make(chan struct{}), recent: map[uint64][]byte{},
 	}
 }
 
@@ -199,7 +200,7 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
-		last, err := sendRecords(bw, r.st, sent)
+		last, err := r.sendFrom(bw, sent)
 		if err != nil {
 			return err
 		}
@@ -225,6 +226,49 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 			return r.ctx.Err()
 		}
 	}
+}
+
+// recentRecords is how many just-written records the replicator keeps
+// encoded: slaves that keep up are fed from them, without reading the
+// log back from LevelDB and encoding each record once per slave.
+const recentRecords = 4096
+
+// Written is the store's Tap: it keeps the record encoded and wakes the
+// peers, ahead of the serial Confirm calls.
+func (r *replicator) Written(rec store.Record) {
+	b := rec.Encode()
+	r.mu.Lock()
+	r.recent[rec.Index] = b
+	delete(r.recent, rec.Index-recentRecords)
+	for _, p := range r.peers {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	r.mu.Unlock()
+}
+
+// sendFrom writes the records after index after, from the recent ones
+// while they last and from the log beyond, and returns the last index
+// written.
+func (r *replicator) sendFrom(bw *bufio.Writer, after uint64) (uint64, error) {
+	for {
+		r.mu.Lock()
+		b, ok := r.recent[after+1]
+		r.mu.Unlock()
+		if !ok {
+			break
+		}
+		if err := writeMsg(bw, msgRecord, b); err != nil {
+			return after, err
+		}
+		after++
+	}
+	if end := r.st.End().Index; after >= end {
+		return after, nil
+	}
+	return sendRecords(bw, r.st, after)
 }
 
 func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {

@@ -78,7 +78,7 @@ func cmdBench(args []string) error {
 		return fmt.Errorf("want at least one producer and one message per producer")
 	}
 	expect := int64(*count)
-	if fanOut {
+	if fanOut || *consumers == 0 {
 		expect *= int64(*consumers)
 	}
 

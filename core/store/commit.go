@@ -224,6 +224,9 @@ func (s *Store) handToConfirmer(cf confirmation) bool {
 	if s.confirmer == nil {
 		return false
 	}
+	if s.confirmer.tap != nil {
+		s.confirmer.tap.Written(cf.rec)
+	}
 	s.confirmer.in <- cf
 	return true
 }
@@ -236,6 +239,7 @@ type confirmation struct {
 // confirmLoop hands records to a Confirmer in log order, apart from the
 // committer so that the next group is written meanwhile.
 type confirmLoop struct {
+	tap    Tap
 	in     chan confirmation
 	done   chan struct{}
 	cancel context.CancelFunc
@@ -244,6 +248,7 @@ type confirmLoop struct {
 func startConfirmLoop(c Confirmer) *confirmLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	cl := &confirmLoop{in: make(chan confirmation, 1024), done: make(chan struct{}), cancel: cancel}
+	cl.tap, _ = c.(Tap)
 	go func() {
 		defer close(cl.done)
 		for cf := range cl.in {

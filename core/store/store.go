@@ -248,6 +248,14 @@ type Confirmer interface {
 	Confirm(ctx context.Context, rec Record) error
 }
 
+// Tap is an optional part of a Confirmer: Written sees each record as
+// soon as the committer has written it, in log order, before its turn at
+// Confirm comes, so that replication can ship records ahead of the
+// confirmations. It must not block.
+type Tap interface {
+	Written(rec Record)
+}
+
 // SetConfirmer makes commits wait for c as well as the local fsync; nil
 // goes back to local durability alone. It returns once records handed to
 // the previous Confirmer are through.

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Runs the same `hamq bench` load against hamq and a peer in one run, so
+# that the figures in closing notes compare like with like.
+#
+#   bench/compare.sh stomp     standalone hamq vs Debian's ActiveMQ 5.17 (KahaDB, defaults), STOMP
+#   bench/compare.sh cluster   a 3-node hamq cluster (quorum_mem) vs standalone hamq vs ActiveMQ,
+#                              then the catch-up rate of a slave that missed 1 GiB
+#
+# Needs Debian's activemq (and zookeeper for cluster). Everything listens on
+# loopback and is stopped at the end; data lives in a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-stomp}
+work=$(mktemp -d /tmp/hamq-compare.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+go build -o "$work/hamq" ./cmd/hamq
+hamq="$work/hamq"
+
+wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+loads() { # URL LABEL
+	echo "== $2: 4 producers, 4 consumers, 1 KiB persistent, a receipt per SEND (window 1)"
+	"$hamq" bench --url "$1" --producers 4 --consumers 4 --count 20000 --size 1024 --persistent --window 1 --destination /queue/cmp.w1 | grep -E 'send|receive'
+	echo "== $2: 1 producer, 1 KiB persistent, window 1"
+	"$hamq" bench --url "$1" --producers 1 --consumers 1 --count 5000 --size 1024 --persistent --window 1 --destination /queue/cmp.p1 | grep -E 'send|receive'
+	echo "== $2: 1 producer, 1 consumer, 1 KiB persistent, window 100 (each SEND with its receipt, pipelined)"
+	"$hamq" bench --url "$1" --producers 1 --consumers 1 --count 30000 --size 1024 --persistent --window 100 --destination /queue/cmp.p100 | grep -E 'send|receive'
+	echo "== $2: 4 producers, 4 consumers, 1 KiB persistent, window 100"
+	"$hamq" bench --url "$1" --producers 4 --consumers 4 --count 100000 --size 1024 --persistent --window 100 --destination /queue/cmp.w100 | grep -E 'send|receive'
+	echo "== $2: 4 producers, 4 consumers, 1 KiB non-persistent"
+	"$hamq" bench --url "$1" --producers 4 --consumers 4 --count 200000 --size 1024 --window 100 --destination /queue/cmp.np | grep -E 'send|receive'
+}
+
+activemq() {
+	[ -f /usr/share/activemq/bin/activemq.jar ] || { echo "install Debian's activemq: apt-get install activemq" >&2; exit 1; }
+	local base="$work/activemq"
+	mkdir -p "$base/data"
+	cp /etc/activemq/instances-available/main/log4j2.properties "$base/"
+	sed 's#<transportConnector name="openwire" uri="tcp://127.0.0.1:61616"/>#<transportConnector name="openwire" uri="tcp://127.0.0.1:26616"/><transportConnector name="stomp" uri="stomp://127.0.0.1:26613"/>#' \
+		/etc/activemq/instances-available/main/activemq.xml >"$base/activemq.xml"
+	java -Xms512M -Xmx512M -Dactivemq.home=/usr/share/activemq -Dactivemq.base="$base" -Dactivemq.conf="$base" \
+		-Dactivemq.data="$base/data" -Dlog4j.configurationFile="$base/log4j2.properties" \
+		-jar /usr/share/activemq/bin/activemq.jar start "xbean:file:$base/activemq.xml" >"$base/out.log" 2>&1 &
+	pids+=($!)
+	wait_port 26613
+	loads tcp://127.0.0.1:26613 "ActiveMQ 5.17"
+	kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+}
+
+standalone() {
+	"$hamq" start --config /dev/null --data "$work/standalone" --stomp 127.0.0.1:36613 --mqtt off --ws off --amqp off --http 127.0.0.1:38161 >"$work/standalone.log" 2>&1 &
+	pids+=($!)
+	wait_port 36613
+	loads tcp://127.0.0.1:36613 "hamq standalone"
+	kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+}
+
+cluster() {
+	"$hamq" demo --dir "$work/demo" >"$work/demo.out" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 1 300); do grep -q "  master: node" "$work/demo.out" && break; sleep 0.1; done
+	local url
+	url=$(sed -n 's/^Failover URL: //p' "$work/demo.out")
+	loads "$url" "hamq 3-node cluster, quorum_mem"
+
+	# Catch-up: a slave misses 1 GiB held in 20 queues (each under the
+	# 64 MiB per-destination limit), then rejoins; the log's tail was
+	# trimmed long ago, so it is sent a snapshot.
+	local pid victim a
+	for n in node1 node2 node3; do
+		a=$(sed -n "s/^$n (pid \([0-9]*\)).*admin \(http[^ ]*\).*/\1 \2/p" "$work/demo.out")
+		if curl -s "${a#* }/api/cluster" | grep -q '"role": "slave"'; then
+			pid=${a%% *} victim=$n
+			break
+		fi
+	done
+	kill -STOP "$pid"
+	for q in $(seq 1 20); do
+		"$hamq" bench --url "$url" --producers 2 --consumers 0 --count 820 --size 65536 --persistent --window 50 --destination "/queue/catchup.$q" >/dev/null
+	done
+	kill -9 "$pid"
+	echo "== catch-up: $victim missed 1 GiB (20 queues of 51 MiB); the demo restarts it"
+	for _ in $(seq 1 1200); do grep -q "snapshot of .* restored" "$work/demo/$victim.log" && break; sleep 0.1; done
+	grep -E "attaching|restored|caught up" "$work/demo/$victim.log" | tail -4
+	kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+}
+
+case $mode in
+stomp) activemq; standalone ;;
+cluster) cluster; standalone; activemq ;;
+*) echo "usage: bench/compare.sh stomp|cluster" >&2; exit 2 ;;
+esac
