@@ -5,6 +5,7 @@
 #   bench/compare.sh stomp     standalone hamq vs Debian's ActiveMQ 5.17 (KahaDB, defaults), STOMP
 #   bench/compare.sh cluster   a 3-node hamq cluster (quorum_mem) vs standalone hamq vs ActiveMQ,
 #                              then the catch-up rate of a slave that missed 1 GiB
+#   bench/compare.sh catchup   only the catch-up
 #
 # Needs Debian's activemq (and zookeeper for cluster). Everything listens on
 # loopback and is stopped at the end; data lives in a temporary directory.
@@ -67,7 +68,7 @@ cluster() {
 	for _ in $(seq 1 300); do grep -q "  master: node" "$work/demo.out" && break; sleep 0.1; done
 	local url
 	url=$(sed -n 's/^Failover URL: //p' "$work/demo.out")
-	loads "$url" "hamq 3-node cluster, quorum_mem"
+	[ "$mode" = catchup ] || loads "$url" "hamq 3-node cluster, quorum_mem"
 
 	# Catch-up: a slave misses 1 GiB held in 20 queues (each under the
 	# 64 MiB per-destination limit), then rejoins; the log's tail was
@@ -87,12 +88,15 @@ cluster() {
 	kill -9 "$pid"
 	echo "== catch-up: $victim missed 1 GiB (20 queues of 51 MiB); the demo restarts it"
 	for _ in $(seq 1 1200); do grep -q "snapshot of .* restored" "$work/demo/$victim.log" && break; sleep 0.1; done
-	grep -E "attaching|restored|caught up" "$work/demo/$victim.log" | tail -4
+	# from the fence of the restarted node to caught up
+	grep -E "fenced by a master|attaching|restored|caught up" "$work/demo/$victim.log" | tail -n +2 | sed -n '/fenced/,$p' | sed -n '1p;$p'
+	echo "(1 GiB = 1024 MiB over the time between those two lines)"
 	kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 }
 
 case $mode in
 stomp) activemq; standalone ;;
 cluster) cluster; standalone; activemq ;;
-*) echo "usage: bench/compare.sh stomp|cluster" >&2; exit 2 ;;
+catchup) cluster ;;
+*) echo "usage: bench/compare.sh stomp|cluster|catchup" >&2; exit 2 ;;
 esac
