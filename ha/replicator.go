@@ -234,7 +234,8 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 const recentRecords = 4096
 
 // Written is the store's Tap: it keeps the record encoded and wakes the
-// peers, ahead of the serial Confirm calls.
+// peers while the record is being written locally, ahead of the serial
+// Confirm calls.
 func (r *replicator) Written(rec store.Record) {
 	b := rec.Encode()
 	r.mu.Lock()

@@ -104,6 +104,7 @@ func (s *Store) commitLoop() {
 		}
 		s.mu.Lock()
 		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
+		s.tap(rec)
 		err := s.write(rec, true)
 		s.mu.Unlock()
 		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group}) {
@@ -215,6 +216,18 @@ func (s *Store) fail(err error) error {
 	return s.failed
 }
 
+// tap shows a record to the Confirmer's Tap, if it has one, before the
+// local write: replication then overlaps the local fsync. A record whose
+// local write fails leaves the store failed; a slave holding it holds an
+// unconfirmed record, which is allowed.
+func (s *Store) tap(rec Record) {
+	s.confMu.Lock()
+	defer s.confMu.Unlock()
+	if s.confirmer != nil && s.confirmer.tap != nil {
+		s.confirmer.tap.Written(rec)
+	}
+}
+
 // handToConfirmer queues a written record for the Confirmer, if one is
 // set. Only the committer calls it, so records reach it in log order; when
 // its queue is full the committer waits: back-pressure from replication.
@@ -223,9 +236,6 @@ func (s *Store) handToConfirmer(cf confirmation) bool {
 	defer s.confMu.Unlock()
 	if s.confirmer == nil {
 		return false
-	}
-	if s.confirmer.tap != nil {
-		s.confirmer.tap.Written(cf.rec)
 	}
 	s.confirmer.in <- cf
 	return true

@@ -248,10 +248,9 @@ type Confirmer interface {
 	Confirm(ctx context.Context, rec Record) error
 }
 
-// Tap is an optional part of a Confirmer: Written sees each record as
-// soon as the committer has written it, in log order, before its turn at
-// Confirm comes, so that replication can ship records ahead of the
-// confirmations. It must not block.
+// Tap is an optional part of a Confirmer: Written sees each record, in
+// log order, as the committer is about to write it locally, so that
+// replication ships it while the local fsync runs. It must not block.
 type Tap interface {
 	Written(rec Record)
 }
