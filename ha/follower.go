@@ -156,6 +156,7 @@ func (f *follower) session(st *store.Store, conn net.Conn, br *bufio.Reader, bw 
 				}
 				if !caughtUp && st.End().Index >= target {
 					caughtUp = true
+					rc.target = 0 // from here on records are the live stream, not a catch-up to report
 					log.Info("attached: caught up with the master", "index", target)
 				} else if !caughtUp && rc.target != target {
 					rc.expect(target)

@@ -109,11 +109,11 @@ type logState struct {
 }
 
 func stateOf(st *store.Store) (logState, error) {
-	bounds, err := st.Epochs()
+	bounds, end, err := st.Epochs()
 	if err != nil {
 		return logState{}, err
 	}
-	return logState{Epoch: st.Epoch(), End: st.End(), Bounds: bounds}, nil
+	return logState{Epoch: st.Epoch(), End: end, Bounds: bounds}, nil
 }
 
 func (s logState) encode() []byte {

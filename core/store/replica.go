@@ -117,29 +117,32 @@ func (s *Store) Apply(rec Record, sync bool) error {
 // Epochs lists where each epoch of the log begins, oldest first, starting
 // with the base (the last record trimmed away, or the zero position): the
 // HA layer compares two logs by these boundaries to find where they part.
-func (s *Store) Epochs() ([]Position, error) {
+// It returns the end the boundaries describe: a master keeps writing, and
+// an end read apart could hold a newer epoch's records that the boundaries
+// miss, making two different records look the same.
+func (s *Store) Epochs() ([]Position, Position, error) {
 	s.mu.Lock()
 	base, end := s.base, s.end
 	s.mu.Unlock()
 	bounds := []Position{base.Position}
 	if end.Index == base.Index {
-		return bounds, nil
+		return bounds, end.Position, nil
 	}
 	it := s.db.NewIterator(&util.Range{Start: logKey(base.Index + 1), Limit: logKey(end.Index + 1)}, nil)
 	defer it.Release()
 	for it.Next() {
 		m, err := decodeLogHead(it.Value())
 		if err != nil {
-			return nil, fmt.Errorf("store: epochs: %w", err)
+			return nil, Position{}, fmt.Errorf("store: epochs: %w", err)
 		}
 		if m.Epoch != bounds[len(bounds)-1].Epoch {
 			bounds = append(bounds, m.Position)
 		}
 	}
 	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("store: epochs: %w", err)
+		return nil, Position{}, fmt.Errorf("store: epochs: %w", err)
 	}
-	return bounds, nil
+	return bounds, end.Position, nil
 }
 
 // Truncate drops the records after index after, restoring the state they

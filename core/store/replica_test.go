@@ -73,7 +73,7 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 	if err := slave.Apply(Record{Epoch: 5, Index: 5}, true); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := slave.Epochs(); err != nil || fmt.Sprint(got) != "[{0 0} {3 1} {4 4} {5 5}]" {
+	if got, _, err := slave.Epochs(); err != nil || fmt.Sprint(got) != "[{0 0} {3 1} {4 4} {5 5}]" {
 		t.Fatalf("epochs %v, %v", got, err)
 	}
 	// A record of a newer epoch fences the store durably, even once
@@ -336,5 +336,40 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestEpochsMatchTheirEnd: on a master that has just begun a new epoch,
+// the boundaries and the end Epochs returns describe the same log. Read
+// apart, the end could hold the new epoch's first record while the
+// boundaries miss it, and a rejoining old master holding a different
+// record at that index would look as if it held the same one.
+func TestEpochsMatchTheirEnd(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	defer s.Close()
+	if err := s.SetEpoch(1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		s.Submit([]Op{put(fmt.Sprint("k", i), "v")})
+	}
+	commit(t, s, put("last", "of epoch 1"))
+	go func() {
+		s.SetEpoch(2)
+		for i := range 50 {
+			s.Submit([]Op{put(fmt.Sprint("n", i), "v")})
+		}
+	}()
+	for {
+		bounds, end, err := s.Epochs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := bounds[len(bounds)-1]; last.Epoch != end.Epoch || last.Index > end.Index {
+			t.Fatalf("boundaries %v do not describe the end %v", bounds, end)
+		}
+		if end.Epoch == 2 {
+			return
+		}
 	}
 }
