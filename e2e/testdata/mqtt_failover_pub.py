@@ -10,6 +10,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
+from say import say
+
 hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
 topic, count, pace = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 lock = threading.Lock()
@@ -35,7 +37,7 @@ def connect():
                 n = inflight.pop(mid, None)
                 if n is not None and n not in confirmed:
                     confirmed.add(n)
-                    print("confirmed", n, flush=True)
+                    say("confirmed", n)
         c.on_publish = on_publish
         try:
             c.connect(host, port, keepalive=5)
@@ -66,5 +68,5 @@ while len(confirmed) < count:
     c.disconnect()
     c.loop_stop()
     if len(confirmed) < count:
-        print("reconnected", flush=True)
-print("done", len(confirmed), flush=True)
+        say("reconnected")
+say("done", len(confirmed))

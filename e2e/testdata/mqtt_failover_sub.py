@@ -10,6 +10,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
+from say import say
+
 hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
 topic, cid, quiet = sys.argv[2], sys.argv[3], float(sys.argv[4])
 last = [time.time()]
@@ -28,12 +30,12 @@ def on_connect(client, userdata, flags, rc):
 
 
 def on_subscribe(client, userdata, mid, granted):
-    print("subscribed", granted[0], flush=True)
+    say("subscribed", granted[0])
 
 
 def on_message(client, userdata, msg):
     last[0] = time.time()
-    print("got", msg.payload.decode(), int(msg.dup), flush=True)
+    say("got", msg.payload.decode(), int(msg.dup))
 
 
 def on_disconnect(client, userdata, rc):
@@ -69,7 +71,7 @@ while time.time() - last[0] < quiet:
     if down.is_set():
         c.loop_stop()
         connect()
-        print("reconnected", flush=True)
+        say("reconnected")
         last[0] = time.time()
     time.sleep(0.05)
 c.disconnect()

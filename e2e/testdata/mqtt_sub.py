@@ -8,6 +8,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
+from say import say
+
 host, port, cid, topic, qos, quiet = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
 persistent = "--session" in sys.argv
 subscribe = "--no-subscribe" not in sys.argv
@@ -16,20 +18,20 @@ last = [time.time()]
 
 def on_connect(client, userdata, flags, rc):
     if rc != 0:
-        print("refused", rc, flush=True)
+        say("refused", rc)
         sys.exit(1)
-    print("connected session_present=%d" % flags.get("session present", 0), flush=True)
+    say("connected session_present=%d" % flags.get("session present", 0))
     if subscribe:
         client.subscribe(topic, qos)
 
 
 def on_subscribe(client, userdata, mid, granted):
-    print("subscribed", granted[0], flush=True)
+    say("subscribed", granted[0])
 
 
 def on_message(client, userdata, msg):
     last[0] = time.time()
-    print("got", msg.topic, msg.payload.decode(), flush=True)
+    say("got", msg.topic, msg.payload.decode())
 
 
 c = mqtt.Client(client_id=cid, clean_session=not persistent)

@@ -8,6 +8,8 @@ import time
 
 import stomp
 
+from say import say
+
 hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
 dest, quiet = sys.argv[2], float(sys.argv[3])
 last = [time.time()]
@@ -21,7 +23,7 @@ class Listener(stomp.ConnectionListener):
     def on_message(self, frame):
         last[0] = time.time()
         h = frame.headers
-        print("got", frame.body, h["message-id"], h.get("redelivered", "false"), flush=True)
+        say("got", frame.body, h["message-id"], h.get("redelivered", "false"))
         try:
             self.conn.ack(h["message-id"], h["subscription"])
         except Exception:
@@ -53,7 +55,7 @@ while time.time() - last[0] < quiet:
     if dropped.is_set():
         dropped.clear()
         connect()
-        print("reconnected", flush=True)
+        say("reconnected")
         last[0] = time.time()
     time.sleep(0.1)
 conn.disconnect()

@@ -10,6 +10,8 @@ import time
 
 import stomp
 
+from say import say
+
 hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
 dest, count = sys.argv[2], int(sys.argv[3])
 pace = float(sys.argv[4]) if len(sys.argv) > 4 else 0.002
@@ -25,12 +27,12 @@ class Listener(stomp.ConnectionListener):
         with lock:
             if n not in confirmed:
                 confirmed.add(n)
-                print("confirmed", n, flush=True)
+                say("confirmed", n)
             if len(confirmed) == count:
                 finished.set()
 
     def on_error(self, frame):
-        print("error", frame.headers.get("message"), flush=True)
+        say("error", frame.headers.get("message"))
 
     def on_disconnected(self):
         dropped.set()
@@ -69,6 +71,6 @@ while not finished.is_set():
         time.sleep(0.05)
     if not finished.is_set():
         connect()
-        print("reconnected", flush=True)
-print("done", len(confirmed), flush=True)
+        say("reconnected")
+say("done", len(confirmed))
 conn.disconnect()

@@ -7,6 +7,8 @@ import time
 
 import stomp
 
+from say import say
+
 host, port, dest, quiet = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 last = [time.time()]
 
@@ -17,7 +19,7 @@ class Listener(stomp.ConnectionListener):
 
     def on_message(self, frame):
         last[0] = time.time()
-        print("got", frame.body, frame.headers.get("redelivered", "false"), flush=True)
+        say("got", frame.body, frame.headers.get("redelivered", "false"))
         self.conn.ack(frame.headers["message-id"], frame.headers["subscription"])
 
 

@@ -5,6 +5,8 @@ import threading
 
 import stomp
 
+from say import say
+
 host, port, dest, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 done = threading.Event()
 confirmed = set()
@@ -14,12 +16,12 @@ class Listener(stomp.ConnectionListener):
     def on_receipt(self, frame):
         n = int(frame.headers["receipt-id"].split("-")[1])
         confirmed.add(n)
-        print("confirmed", n, flush=True)
+        say("confirmed", n)
         if len(confirmed) == count:
             done.set()
 
     def on_error(self, frame):
-        print("error", frame.headers.get("message"), flush=True)
+        say("error", frame.headers.get("message"))
 
     def on_disconnected(self):
         done.set()
@@ -31,4 +33,4 @@ conn.connect(wait=True)
 for i in range(count):
     conn.send(destination=dest, body="msg-%04d" % i, headers={"persistent": "true"}, receipt="r-%d" % i)
 done.wait(60)
-print("done", len(confirmed), flush=True)
+say("done", len(confirmed))
