@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -109,6 +110,8 @@ func lead(t *testing.T, st *store.Store, epoch uint64, peers map[string]string) 
 	return rep
 }
 
+var errStop = errors.New("stop")
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
@@ -162,6 +165,33 @@ func TestReplicationCatchUpTruncateSnapshot(t *testing.T) {
 	waitFor(t, "the old master caught up", func() bool { return master.End() == aStore.End() })
 	if got, want := dump(t, master), dump(t, aStore); got != want {
 		t.Fatalf("after rejoining, the old master holds\n%s\nthe new one\n%s", got, want)
+	}
+
+	// A node that took records 1-20 from the master of epoch 1 and then
+	// a 21st that a never got (its master died): it received them as a
+	// slave, so it holds no undo image to drop the 21st with, and gets a
+	// snapshot instead.
+	stray, strayAddr := slave(t, t.TempDir())
+	stray.st.SetEpoch(1)
+	err = aStore.ReadFrom(0, func(r store.Record) error {
+		if r.Index > 20 {
+			return errStop
+		}
+		return stray.st.Apply(r, false)
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+	if err := stray.st.Apply(store.Record{Epoch: 1, Index: 21, Ops: []store.Op{{Key: []byte("stray"), Value: []byte("x")}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	rep2.setPeer("stray", strayAddr)
+	waitFor(t, "the stray slave caught up", func() bool { return stray.st.End() == aStore.End() })
+	if got, want := dump(t, stray.st), dump(t, aStore); got != want {
+		t.Fatalf("the stray slave holds\n%s\nthe master\n%s", got, want)
+	}
+	if stray.st.Base().Index == 0 {
+		t.Fatal("the stray slave was not sent a snapshot")
 	}
 
 	// b drops out; 100 records later the tail it needs is trimmed away.

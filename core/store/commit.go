@@ -105,7 +105,7 @@ func (s *Store) commitLoop() {
 		s.mu.Lock()
 		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
 		s.tap(rec)
-		err := s.write(rec, true)
+		err := s.write(rec, true, true)
 		s.mu.Unlock()
 		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group}) {
 			continue
@@ -116,18 +116,22 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// write applies a record locally: data, log entry (with the undo image),
-// log end and any trimming in one batch, synced when sync is set. s.mu is
-// held.
-func (s *Store) write(rec Record, sync bool) error {
+// write applies a record locally: data, log entry (with the undo image
+// when withUndo is set), log end and any trimming in one batch, synced
+// when sync is set. s.mu is held.
+func (s *Store) write(rec Record, sync, withUndo bool) error {
 	if s.failed != nil {
 		return s.failed
 	}
-	undo, err := s.undoFor(rec.Ops)
-	if err != nil {
-		return s.fail(fmt.Errorf("read undo image: %w", err))
+	var undo []Op
+	if withUndo {
+		var err error
+		if undo, err = s.undoFor(rec.Ops); err != nil {
+			return s.fail(fmt.Errorf("read undo image: %w", err))
+		}
 	}
-	var b leveldb.Batch
+	b := &s.batch
+	b.Reset()
 	for _, op := range rec.Ops {
 		if op.Delete {
 			b.Delete(op.Key)
@@ -135,7 +139,7 @@ func (s *Store) write(rec Record, sync bool) error {
 			b.Put(op.Key, op.Value)
 		}
 	}
-	entry := encodeLogEntry(0, rec, undo)
+	entry := encodeLogEntry(0, rec, undo, withUndo)
 	end := mark{Position{rec.Epoch, rec.Index}, s.end.bytes + uint64(len(entry))}
 	binary.BigEndian.PutUint64(entry, end.bytes)
 	b.Put(logKey(rec.Index), entry)
@@ -145,11 +149,11 @@ func (s *Store) write(rec Record, sync bool) error {
 		// kept apart from the log end, which Truncate may lower.
 		b.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, rec.Epoch))
 	}
-	base, err := s.trim(&b, end)
+	base, err := s.trim(b, end)
 	if err != nil {
 		return s.fail(fmt.Errorf("trim the log: %w", err))
 	}
-	if err := s.db.Write(&b, &opt.WriteOptions{Sync: sync}); err != nil {
+	if err := s.db.Write(b, &opt.WriteOptions{Sync: sync}); err != nil {
 		return s.fail(fmt.Errorf("write record %d: %w", rec.Index, err))
 	}
 	s.end, s.base, s.epoch = end, base, max(s.epoch, rec.Epoch)

@@ -51,21 +51,24 @@
 //
 // # Truncate
 //
-// Each log entry carries an undo image: for every key its record touches,
-// the value before (a put) or its absence (a delete), read by the committer
-// from the live database under the write lock, which is exactly the state
-// before the record. Truncate applies the images of the dropped records,
-// newest first, in one synced batch with the new end, so the state is
-// exactly what it was at the kept end, as a rejoining old master needs for
-// a suffix the new master never had. The cost is one Get per op, mostly a
-// bloom-filter miss for new keys (new messages) or a memtable hit for keys
-// written recently (acks of recent messages, counters), and log space for
-// the images, bounded by the retention. Keeping undo images only after a
-// "confirmed" marker would save that, but needs the HA layer to feed back
-// confirmations and makes the same store code behave differently in
-// standalone and replicated mode; truncation then also works after any
-// restart, with no coordination. The undo image is local: Apply recomputes
-// it and ReadFrom never ships it.
+// A record the committer writes (a master's, or a standalone store's)
+// carries an undo image in its log entry: for every key it touches, the
+// value before (a put) or its absence (a delete), read from the live
+// database under the write lock, which is exactly the state before the
+// record. Truncate applies the images of the dropped records, newest
+// first, in one synced batch with the new end, so the state is exactly
+// what it was at the kept end, as a rejoining old master needs for the
+// suffix it wrote and no slave got. The cost is one Get per op and log
+// space for the images (an ack's image is the whole message).
+//
+// A record a slave applies (Apply) carries none: slaves did that work
+// for every record and needed it only when a master died holding records
+// that a later master never had, which a fenced quorum makes rare (the
+// new master fetches the longest log among those it fences). Leaving
+// them out raised a 3-node cluster on one 2-core machine from 13.7k to
+// 15.3k persistent msgs/s (median of five). Truncating over such a record drops the whole log, keeping the
+// state at the old end (ErrNoUndo); the store then shares no record
+// with any master's log, and the master sends it a snapshot.
 //
 // # Replication seam
 //

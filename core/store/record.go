@@ -186,23 +186,31 @@ func decodeMark(b []byte) (mark, error) {
 // endian), the encoded record, then its undo image: per key the record
 // touched, the value before it (a put) or its absence (a delete). The undo
 // image is local to each store and never shipped.
-func encodeLogEntry(logBytes uint64, rec Record, undo []Op) []byte {
+// encodeLogEntry lays out a log entry: cumulative log size, record, and
+// the undo image when there is one. An entry without one ends after the
+// record; an empty image still has its count, so the two never look alike.
+func encodeLogEntry(logBytes uint64, rec Record, undo []Op, withUndo bool) []byte {
 	b := make([]byte, 0, 30+opsSize(rec.Ops)+opsSize(undo))
-	b = binary.BigEndian.AppendUint64(b, logBytes)
-	return appendOps(rec.AppendTo(b), undo)
+	b = rec.AppendTo(binary.BigEndian.AppendUint64(b, logBytes))
+	if withUndo {
+		b = appendOps(b, undo)
+	}
+	return b
 }
 
-func decodeLogEntry(v []byte) (logBytes uint64, rec Record, undo []Op, err error) {
+func decodeLogEntry(v []byte) (logBytes uint64, rec Record, undo []Op, withUndo bool, err error) {
 	if len(v) < 8 {
-		return 0, Record{}, nil, errCorrupt
+		return 0, Record{}, nil, false, errCorrupt
 	}
 	r := reader{b: v[8:]}
 	rec = r.record()
-	undo = r.ops()
+	if withUndo = len(r.b) > 0; withUndo {
+		undo = r.ops()
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errCorrupt
 	}
-	return binary.BigEndian.Uint64(v), rec, undo, r.err
+	return binary.BigEndian.Uint64(v), rec, undo, withUndo, r.err
 }
 
 // decodeLogHead reads a log entry's position and size only, without

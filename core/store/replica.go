@@ -70,7 +70,7 @@ func (s *Store) ReadFrom(after uint64, fn func(Record) error) error {
 	defer it.Release()
 	next := after + 1
 	for it.Next() {
-		_, rec, _, err := decodeLogEntry(it.Value())
+		_, rec, _, _, err := decodeLogEntry(it.Value())
 		if err != nil {
 			return fmt.Errorf("store: read record %d: %w", next, err)
 		}
@@ -111,7 +111,7 @@ func (s *Store) Apply(rec Record, sync bool) error {
 	if err := checkKeys(rec.Ops); err != nil {
 		return fmt.Errorf("store: record %d: %w", rec.Index, err)
 	}
-	return s.write(rec, sync)
+	return s.write(rec, sync, false)
 }
 
 // Epochs lists where each epoch of the log begins, oldest first, starting
@@ -147,7 +147,11 @@ func (s *Store) Epochs() ([]Position, Position, error) {
 
 // Truncate drops the records after index after, restoring the state they
 // changed from their undo images, as a rejoining node must for a suffix
-// the master never had.
+// the master never had. When one of them was applied without an undo
+// image (as a slave, by Apply) the state cannot be rolled back: Truncate
+// then drops the whole log, keeping the state at its end, and returns
+// ErrNoUndo. The store shares no record with any other log any more, so
+// a master sends it a snapshot.
 func (s *Store) Truncate(after uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -169,9 +173,12 @@ func (s *Store) Truncate(after uint64) error {
 		if err != nil {
 			return fmt.Errorf("store: truncate: record %d: %w", i, err)
 		}
-		logBytes, rec, undo, err := decodeLogEntry(v)
+		logBytes, rec, undo, withUndo, err := decodeLogEntry(v)
 		if err != nil {
 			return fmt.Errorf("store: truncate: record %d: %w", i, err)
+		}
+		if !withUndo && i > after {
+			return s.dropLog(i)
 		}
 		if i == after {
 			end = mark{Position{rec.Epoch, rec.Index}, logBytes}
@@ -193,6 +200,22 @@ func (s *Store) Truncate(after uint64) error {
 	s.log.Info("truncated the log", "from", s.end.Index, "to", after)
 	s.end = end
 	return nil
+}
+
+// dropLog deletes every record, leaving the state as it is at the end, for
+// a Truncate that met record i without an undo image. s.mu is held.
+func (s *Store) dropLog(i uint64) error {
+	var b leveldb.Batch
+	for j := s.base.Index + 1; j <= s.end.Index; j++ {
+		b.Delete(logKey(j))
+	}
+	b.Put(keyBase, s.end.encode())
+	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+		return s.fail(fmt.Errorf("drop the log: %w", err))
+	}
+	s.log.Info("dropped the log: a record to undo was applied without an undo image", "record", i, "end", s.end.Index)
+	s.base = s.end
+	return fmt.Errorf("%w (record %d)", ErrNoUndo, i)
 }
 
 // Snapshot is a consistent view of the state at a position.

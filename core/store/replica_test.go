@@ -76,19 +76,21 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 	if got, _, err := slave.Epochs(); err != nil || fmt.Sprint(got) != "[{0 0} {3 1} {4 4} {5 5}]" {
 		t.Fatalf("epochs %v, %v", got, err)
 	}
-	// A record of a newer epoch fences the store durably, even once
-	// truncated away.
+	// A record of a newer epoch fences the store durably. Applied
+	// records have no undo images: truncating them drops the log and
+	// keeps the state, for a snapshot to replace.
 	if err := slave.Apply(Record{Epoch: 6, Index: 6}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := slave.Truncate(0); err != nil {
-		t.Fatal(err)
+	before := fmt.Sprint(state(t, slave))
+	if err := slave.Truncate(0); !errors.Is(err, ErrNoUndo) {
+		t.Fatalf("truncating applied records: %v", err)
 	}
 	slave.Close()
 	slave = open(t, slaveDir, Options{})
 	defer slave.Close()
-	if slave.Epoch() != 6 || slave.End() != (Position{}) || len(state(t, slave)) != 0 {
-		t.Fatalf("after truncating everything and reopening: epoch %d, end %v, state %v", slave.Epoch(), slave.End(), state(t, slave))
+	if slave.Epoch() != 6 || slave.End() != (Position{6, 6}) || slave.Base() != slave.End() || fmt.Sprint(state(t, slave)) != before {
+		t.Fatalf("after truncating applied records and reopening: epoch %d, base %v, end %v, state %v", slave.Epoch(), slave.Base(), slave.End(), state(t, slave))
 	}
 }
 
@@ -250,8 +252,8 @@ func TestSnapshotRestore(t *testing.T) {
 	if slave.Base() != pos || slave.End() != master.End() {
 		t.Fatalf("after reopen base %v end %v", slave.Base(), slave.End())
 	}
-	if err := slave.Truncate(pos.Index); err != nil || slave.End() != pos {
-		t.Fatalf("truncate to the snapshot: %v, end %v", err, slave.End())
+	if err := slave.Truncate(pos.Index); !errors.Is(err, ErrNoUndo) || slave.Base() != master.End() {
+		t.Fatalf("truncating shipped records: %v, base %v", err, slave.Base())
 	}
 }
 

@@ -58,6 +58,10 @@ var (
 	ErrFailed = errors.New("store: an earlier write failed; reopen the store")
 	// ErrClosed is returned for work submitted after Close.
 	ErrClosed = errors.New("store: closed")
+	// ErrNoUndo means a Truncate met a record applied without an undo
+	// image: the log is gone, the state is unchanged, and only a snapshot
+	// brings the store back in line with a master.
+	ErrNoUndo = errors.New("store: the records to drop were applied without undo images; the log was dropped and a snapshot must replace the state")
 	// ErrTrimmed means the records asked for are no longer in the log.
 	ErrTrimmed = errors.New("store: records trimmed from the log")
 	// ErrRestoreInterrupted means the store was being replaced by a
@@ -81,7 +85,8 @@ type Store struct {
 	end    mark       // the last record
 	base   mark       // the last record trimmed away; the log starts after it
 	epoch  uint64
-	failed error // set by a failed write, or a restore left half done
+	failed error         // set by a failed write, or a restore left half done
+	batch  leveldb.Batch // write's, reused: the records' batches were a large allocation each
 
 	confMu    sync.Mutex // held while handing a record to confirmer or replacing it
 	confirmer *confirmLoop
