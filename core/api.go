@@ -15,6 +15,8 @@ type Store interface {
 	Submit(ops []store.Op) *store.Commit
 	// Scan calls fn for every key with the prefix, in key order.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
+	// Get reads one key; found is false when it is not there (yet).
+	Get(key []byte) (value []byte, found bool, err error)
 }
 
 // ConnInfo describes a client connection for the admin API and durable

@@ -126,12 +126,20 @@ func (b *Broker) destinationLocked(d Destination) *destination {
 	dd := &destination{dest: d, limit: b.cfg.MemoryLimit}
 	switch d.Kind {
 	case Queue:
-		dd.queue = newMsgQueue("q:"+d.Name, 0, b.st)
+		dd.queue = b.storedQueue("q:" + d.Name)
 	case TempQueue:
 		dd.queue = newMsgQueue("", 0, nil)
 	}
 	b.dests[d] = dd
 	return dd
+}
+
+// storedQueue makes the queue of a queue destination or a durable
+// subscription, whose persistent messages are kept in the store.
+func (b *Broker) storedQueue(storeName string) *msgQueue {
+	q := newMsgQueue(storeName, 0, b.st)
+	q.spoolAfter, q.log = b.cfg.SpoolAfter, b.log
+	return q
 }
 
 func (b *Broker) newMessageID() string {
@@ -301,6 +309,15 @@ func (b *Broker) redeliveryDelay(count uint32) time.Duration {
 // queue, or drops them when from is itself that queue. The caller has
 // counted them and holds no queue lock.
 func (b *Broker) deadLetter(from *msgQueue, entries []*entry, cause string) {
+	for _, e := range entries {
+		if !e.spooled {
+			continue
+		}
+		if found, err := from.unspool(e); !found {
+			b.log.Error("a spooled message goes to the dead-letter queue without its body, which could not be read back",
+				"queue", from.storeName, "id", e.msg.ID, "err", err)
+		}
+	}
 	var ops []store.Op
 	counted := map[*destination]bool{}
 	for _, e := range entries {

@@ -24,6 +24,11 @@ type Config struct {
 	// producers wait at the limit, for at most SendTimeout.
 	MemoryLimit int64
 	SendTimeout time.Duration
+	// SpoolAfter is how many bytes of persistent message bodies a queue
+	// (or durable subscription) keeps in memory; the bodies of the
+	// messages behind them stay only in the store until dispatched, and
+	// no longer count against MemoryLimit. 0 keeps every body in memory.
+	SpoolAfter int64
 	// TopicPendingLimit bounds the messages waiting for one non-durable
 	// topic subscriber; beyond it the oldest are dropped and counted.
 	TopicPendingLimit int
@@ -44,6 +49,7 @@ func DefaultConfig() Config {
 		ExpiredToDLQ:       true,
 		MemoryLimit:        64 << 20,
 		SendTimeout:        30 * time.Second,
+		SpoolAfter:         4 << 20,
 		TopicPendingLimit:  1000,
 		DefaultPrefetch:    1000,
 		ExpirySweep:        time.Second,

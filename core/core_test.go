@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -604,5 +605,52 @@ func TestRestartFlagsPossiblyDelivered(t *testing.T) {
 		if i >= 5+deliveredAhead && d.Msg.DeliveryCount != 0 {
 			t.Errorf("message %d was never delivered but is flagged", i)
 		}
+	}
+}
+
+// TestSpooledBacklog: past SpoolAfter, a queue's persistent bodies stay in
+// the store only, before and after a restart, and come back in order and
+// whole when consumed; expired ones reach the dead-letter queue whole.
+func TestSpooledBacklog(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.SpoolAfter = 4 << 10 })
+	s := h.session("")
+	body := func(i int) string { return fmt.Sprintf("%04d:%s", i, strings.Repeat("x", 1020)) }
+	for i := range 200 {
+		h.send(s, msg(orders, body(i), true))
+	}
+	for i := range 20 {
+		m := msg(orders, "expiring "+body(i), true)
+		m.Expiration = time.Now().Add(30 * time.Millisecond).UnixMilli()
+		h.send(s, m)
+	}
+	held := func(when string) {
+		t.Helper()
+		// 220 KiB of bodies, of which SpoolAfter and the entry being
+		// added stay in memory, plus a small per-message overhead.
+		if st, _ := h.b.Stats(orders); st.MemoryBytes > 64<<10 {
+			t.Errorf("%s: the queue holds %d bytes in memory", when, st.MemoryBytes)
+		}
+	}
+	held("sent")
+	h.restart()
+	held("restarted")
+	time.Sleep(60 * time.Millisecond)
+	s = h.session("")
+	_, c := h.subscribe(s, SubSpec{Dest: orders})
+	for i := range 200 {
+		d := c.next(t)
+		if string(d.Msg.Body) != body(i) {
+			t.Fatalf("message %d: %.10q…", i, d.Msg.Body)
+		}
+		h.ack(s, d)
+	}
+	_, dlq := h.subscribe(s, SubSpec{Dest: Destination{Kind: Queue, Name: "DLQ.orders"}})
+	for i := range 20 {
+		if d := dlq.next(t); string(d.Msg.Body) != "expiring "+body(i) {
+			t.Fatalf("dead letter %d: %.20q…", i, d.Msg.Body)
+		}
+	}
+	if st, _ := h.b.Stats(orders); st.MemoryBytes != 0 {
+		t.Errorf("the emptied queue still holds %d bytes", st.MemoryBytes)
 	}
 }

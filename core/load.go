@@ -92,6 +92,7 @@ func (b *Broker) load() error {
 		e := &entry{msg: m, dest: b.destinationLocked(m.Dest), seq: seq, size: m.size(), stored: true}
 		q.push(e)
 		e.dest.hold(e.size)
+		q.maybeSpool(e)
 		q.nextSeq = seq + 1
 		n++
 		return nil

@@ -2,6 +2,8 @@ package core
 
 import (
 	"encoding/binary"
+	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,7 +19,16 @@ type entry struct {
 	seq       uint64
 	size      int64
 	stored    bool      // a persistent message in a persistent queue: its key is in the store
+	spooled   bool      // stored, and its body is in the store only (msg is a copy without it)
 	notBefore time.Time // redelivery back-off: not dispatched before this
+}
+
+// body is what e holds in memory of its message's body.
+func (e *entry) body() int64 {
+	if !e.stored || e.spooled {
+		return 0
+	}
+	return int64(len(e.msg.Body))
 }
 
 // priorityList keeps entries of one priority in sequence order. Removal from
@@ -108,6 +119,14 @@ type msgQueue struct {
 	// it covers.
 	st        Store
 	delivered uint64
+
+	// bodies is the bytes of stored bodies held by pending entries; past
+	// spoolAfter, a new stored entry leaves its body in the store (the
+	// message may be shared with other queues, so the entry takes a copy
+	// without it) and dispatch reads it back.
+	bodies     int64
+	spoolAfter int64
+	log        *slog.Logger
 }
 
 // deliveredAhead is how far past a delivery the mark is moved: more writes
@@ -125,27 +144,70 @@ func newMsgQueue(storeName string, limit int, st Store) *msgQueue {
 func (q *msgQueue) add(m *Message, d *destination) store.Op {
 	e := &entry{msg: m, dest: d, seq: q.nextSeq, size: m.size()}
 	q.nextSeq++
+	e.stored = m.Persistent && q.storeName != ""
 	q.push(e)
 	d.hold(e.size)
 	if q.limit > 0 && q.npending > q.limit {
 		q.dropOldest()
 	}
-	if m.Persistent && q.storeName != "" {
-		e.stored = true
-		return store.Op{Key: messageKey(q.storeName, e.seq), Value: encodeMessage(m)}
+	if !e.stored {
+		return store.Op{}
 	}
-	return store.Op{}
+	op := store.Op{Key: messageKey(q.storeName, e.seq), Value: encodeMessage(m)}
+	q.maybeSpool(e)
+	return op
+}
+
+// maybeSpool drops e's body from memory when the queue holds more than
+// spoolAfter of bodies, unless e is next in line for its priority (it
+// would be read back at once, perhaps before its write lands).
+func (q *msgQueue) maybeSpool(e *entry) {
+	if q.spoolAfter <= 0 || q.bodies <= q.spoolAfter || e.spooled {
+		return
+	}
+	if l := &q.pending[min(int(e.msg.Priority), 9)]; l.len() < 2 {
+		return
+	}
+	n := int64(len(e.msg.Body))
+	q.bodies -= n
+	e.dest.hold(-n)
+	e.size -= n
+	m := *e.msg
+	m.Body = nil
+	e.msg, e.spooled = &m, true
+}
+
+// unspool reads e's body back from the store. found is false while the
+// write that holds it has not landed.
+func (q *msgQueue) unspool(e *entry) (found bool, err error) {
+	v, found, err := q.st.Get(messageKey(q.storeName, e.seq))
+	if err != nil || !found {
+		return false, err
+	}
+	stored, err := decodeMessage(v)
+	if err != nil {
+		return false, fmt.Errorf("message %s #%d: %w", q.storeName, e.seq, err)
+	}
+	m := *e.msg
+	m.Body = stored.Body
+	n := int64(len(m.Body))
+	e.msg, e.spooled = &m, false
+	e.size += n
+	e.dest.hold(n)
+	return true, nil
 }
 
 func (q *msgQueue) push(e *entry) {
 	q.pending[min(int(e.msg.Priority), 9)].push(e)
 	q.npending++
+	q.bodies += e.body()
 }
 
 // requeue puts back an entry that was delivered, keeping sequence order.
 func (q *msgQueue) requeue(e *entry) {
 	q.pending[min(int(e.msg.Priority), 9)].insert(e)
 	q.npending++
+	q.bodies += e.body()
 }
 
 func (q *msgQueue) dropOldest() {
@@ -157,6 +219,7 @@ func (q *msgQueue) dropOldest() {
 		e := l.items[l.head]
 		l.remove(l.head)
 		q.npending--
+		q.bodies -= e.body()
 		e.dest.hold(-e.size)
 		e.dest.dropped.Add(1)
 		return
@@ -198,8 +261,27 @@ func (q *msgQueue) dispatch() {
 			if sub == nil {
 				continue
 			}
+			if e.spooled {
+				found, err := q.unspool(e)
+				if !found {
+					// Its write is still on the way: try again shortly; a
+					// store that cannot read is retried less often.
+					retry := 10 * time.Millisecond
+					if err != nil {
+						q.log.Error("cannot read a spooled message back", "queue", q.storeName, "seq", e.seq, "err", err)
+						retry = time.Second
+					}
+					e.notBefore = now.Add(retry)
+					if wake.IsZero() || e.notBefore.Before(wake) {
+						wake = e.notBefore
+					}
+					continue
+				}
+				q.bodies += e.body()
+			}
 			l.remove(i)
 			q.npending--
+			q.bodies -= e.body()
 			q.inflight++
 			sub.credit--
 			if e.stored && e.seq > q.delivered && q.st != nil {
@@ -265,7 +347,7 @@ func (q *msgQueue) takeAll() []*entry {
 		}
 		q.pending[p] = priorityList{}
 	}
-	q.npending = 0
+	q.npending, q.bodies = 0, 0
 	return out
 }
 
@@ -278,6 +360,7 @@ func (q *msgQueue) takeExpired(nowMillis int64) []*entry {
 			if e := l.items[i]; e != nil && e.msg.Expired(nowMillis) {
 				l.remove(i)
 				q.npending--
+				q.bodies -= e.body()
 				out = append(out, e)
 			}
 		}

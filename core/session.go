@@ -340,7 +340,7 @@ func (b *Broker) attachTopic(s *Session, sub *Subscription, sel *selector.Select
 // newDurable registers a durable subscription; b.mu is held.
 func (b *Broker) newDurable(id durableID, pattern, selText string, sel *selector.Selector, noLocal bool) *topicSub {
 	ts := &topicSub{pattern: pattern, selector: selText, sel: sel, noLocal: noLocal, durable: &id,
-		q: newMsgQueue("d:"+string(appendName(nil, id.clientID))+id.name, 0, b.st)}
+		q: b.storedQueue("d:" + string(appendName(nil, id.clientID)) + id.name)}
 	b.durables[id] = ts
 	b.topicSubs[ts] = struct{}{}
 	return ts

@@ -78,6 +78,7 @@ type Policy struct {
 	ExpiredToDLQ          bool     `yaml:"expiredToDLQ"`
 	MemoryLimit           Size     `yaml:"memoryLimit" min:"1024"`
 	SendTimeout           Duration `yaml:"sendTimeout" min:"1"`
+	SpoolAfter            Size     `yaml:"spoolAfter" min:"0"`
 	TopicPendingLimit     int      `yaml:"topicPendingLimit" min:"1"`
 	Prefetch              int      `yaml:"prefetch" min:"1"`
 	ExpirySweep           Duration `yaml:"expirySweep" min:"1"`
@@ -117,6 +118,7 @@ func Default() Config {
 			RedeliveryBackoff: c.RedeliveryBackoff, MaxRedeliveryDelay: Duration(c.MaxRedeliveryDelay),
 			DeadLetterPrefix: c.DeadLetterPrefix, SharedDeadLetterQueue: c.SharedDeadLetterQueue,
 			ExpiredToDLQ: c.ExpiredToDLQ, MemoryLimit: Size(c.MemoryLimit), SendTimeout: Duration(c.SendTimeout),
+			SpoolAfter:        Size(c.SpoolAfter),
 			TopicPendingLimit: c.TopicPendingLimit, Prefetch: c.DefaultPrefetch, ExpirySweep: Duration(c.ExpirySweep),
 		},
 		Cluster: Cluster{ZKPath: "/hamq/leveldb-stores", ZKSessionTimeout: Duration(2 * time.Second), Replicas: 3,
@@ -144,6 +146,7 @@ func (c Config) Core() core.Config {
 		RedeliveryBackoff: p.RedeliveryBackoff, MaxRedeliveryDelay: time.Duration(p.MaxRedeliveryDelay),
 		DeadLetterPrefix: p.DeadLetterPrefix, SharedDeadLetterQueue: p.SharedDeadLetterQueue,
 		ExpiredToDLQ: p.ExpiredToDLQ, MemoryLimit: int64(p.MemoryLimit), SendTimeout: time.Duration(p.SendTimeout),
+		SpoolAfter:        int64(p.SpoolAfter),
 		TopicPendingLimit: p.TopicPendingLimit, DefaultPrefetch: p.Prefetch, ExpirySweep: time.Duration(p.ExpirySweep),
 	}
 }
