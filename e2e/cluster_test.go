@@ -383,9 +383,13 @@ func testIsolation(t *testing.T, how string) {
 		}
 		return true
 	}, c.stompHosts(), "/queue/isolated", "1000")
-	next := <-healed
+	var next *node
+	select {
+	case next = <-healed:
+	case <-time.After(zkSessionTimeout + 30*time.Second):
+	}
 	if next == nil {
-		t.FailNow()
+		t.Fatal("no new master took over after the isolation")
 	}
 	waitCaughtUp(t, master, next)
 	ns, _ := next.status()

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -174,6 +175,10 @@ func tool(t *testing.T, name, pkg string) string {
 // as it comes; fn returning false stops reading (the script keeps running).
 func script(t *testing.T, ctx context.Context, name string, fn func(line string) bool, args ...string) *exec.Cmd {
 	t.Helper()
+	// A client that hangs fails its test rather than the whole run's
+	// timeout; scripts still running when the test ends are stopped.
+	ctx, cancel := context.WithTimeout(ctx, scriptTimeout)
+	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, python, append([]string{filepath.Join("testdata", name)}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -191,11 +196,17 @@ func script(t *testing.T, ctx context.Context, name string, fn func(line string)
 			return cmd
 		}
 	}
-	if err := cmd.Wait(); err != nil && ctx.Err() == nil {
+	err = cmd.Wait()
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		t.Fatalf("%s did not finish within %v\n%s", name, scriptTimeout, stderr.String())
+	case err != nil && ctx.Err() == nil:
 		t.Fatalf("%s: %v\n%s", name, err, stderr.String())
 	}
 	return cmd
 }
+
+const scriptTimeout = 4 * time.Minute
 
 func hostPort(t *testing.T, addr string) (string, string) {
 	t.Helper()
