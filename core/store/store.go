@@ -25,9 +25,8 @@ type Options struct {
 	RetainBytes   uint64
 	// MaxGroupOps and MaxGroupBytes bound one group commit; a group stops
 	// growing once it reaches either, so one submission may overshoot.
-	// Defaults 10,000 ops and 2 MiB: a group's batch, ops and log entry,
-	// stays under LevelDB's 8 MiB write buffer, so it never forces a
-	// memtable of its own.
+	// Defaults 10,000 ops and 4 MiB (well under LevelDB's 32 MiB write
+	// buffer, so a batch never forces a memtable of its own).
 	MaxGroupOps   int
 	MaxGroupBytes int
 	// QueueLen is how many submissions may wait for the committer before
@@ -46,7 +45,7 @@ func (o *Options) setDefaults() {
 		o.MaxGroupOps = 10_000
 	}
 	if o.MaxGroupBytes == 0 {
-		o.MaxGroupBytes = 2 << 20
+		o.MaxGroupBytes = 4 << 20
 	}
 	if o.QueueLen == 0 {
 		o.QueueLen = 4096
@@ -116,9 +115,7 @@ func Open(dir string, opts Options, log *slog.Logger) (*Store, error) {
 func openStorage(stor storage.Storage, opts Options, log *slog.Logger) (*Store, error) {
 	opts.setDefaults()
 	db, err := leveldb.Open(stor, &opt.Options{
-		// 8 MiB memtables wrote as fast as 32 MiB ones in `hamq bench`
-		// and hold 48 MiB less (the live one and the one being flushed).
-		WriteBuffer:         8 * opt.MiB,
+		WriteBuffer:         32 * opt.MiB,
 		BlockCacheCapacity:  32 * opt.MiB,
 		CompactionTableSize: 16 * opt.MiB,
 		Filter:              filter.NewBloomFilter(10),
