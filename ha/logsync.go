@@ -183,7 +183,7 @@ func (rc *receiver) restore(pos store.Position, size uint64) error {
 				got += int64(len(p))
 				if time.Since(last) >= time.Second {
 					last = time.Now()
-					rc.log.Info(fmt.Sprintf("attaching: downloaded %s/%s MiB of the snapshot", mib(got), mib(int64(size))))
+					rc.log.Info(fmt.Sprintf("attaching: downloaded %s MiB of the snapshot (%s MiB compressed on the master's disk)", mib(got), mib(int64(size))))
 				}
 			default:
 				return nil, nil, false, fmt.Errorf("%w: message %d inside a snapshot", errProtocol, typ)
