@@ -415,9 +415,17 @@ func (n *Node) lead(ctx context.Context, conn *zk.Conn, zs *zkSession, sid int64
 	); err != nil {
 		return nil // another node was quicker
 	}
+	// Stepping down gives the master znode up, but only while no newer
+	// master exists: a request queued here can reach ZooKeeper after this
+	// session expired, in the next one, when the znode is another node's.
+	// Each election moves the epoch counter with its create, so its
+	// version says whether ours is still the last.
 	defer func() {
 		if conn.SessionID() == sid {
-			conn.Delete(masterPath, -1)
+			conn.Multi(
+				&zk.CheckVersionRequest{Path: epochPath, Version: stat.Version + 1},
+				&zk.DeleteRequest{Path: masterPath, Version: -1},
+			)
 		}
 	}()
 	log := n.log.With("epoch", epoch)

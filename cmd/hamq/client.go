@@ -174,9 +174,13 @@ func cmdReceive(args []string) error {
 		return flagError(err)
 	}
 	var c *stomp.Conn
-	var sub *stomp.Subscription
+	var in chan *stomp.Message
 	// connect (again, after a drop) and subscribe: what was not acked
-	// comes again from the broker that takes over.
+	// comes again from the broker that takes over. go-stomp's one loop
+	// both hands messages to the subscription's channel and writes ACKs:
+	// were the channel full while this goroutine waits to ACK, neither
+	// would move. So the channel is emptied into one that holds the whole
+	// prefetch, and the loop never waits on it.
 	connect := func() error {
 		if c != nil {
 			c.MustDisconnect()
@@ -185,19 +189,29 @@ func cmdReceive(args []string) error {
 		if c, err = dial(*u, failoverTimeout); err != nil {
 			return err
 		}
-		sub, err = c.Subscribe(*dest, stomp.AckClientIndividual)
-		return err
+		sub, err := c.Subscribe(*dest, stomp.AckClientIndividual, stomp.SubscribeOpt.Header("activemq.prefetchSize", fmt.Sprint(receivePrefetch)))
+		if err != nil {
+			return err
+		}
+		in = make(chan *stomp.Message, receivePrefetch+1)
+		go func(out chan<- *stomp.Message) {
+			for m := range sub.C {
+				out <- m
+			}
+			close(out)
+		}(in)
+		return nil
 	}
 	if err := connect(); err != nil {
 		return err
 	}
-	defer func() { c.Disconnect() }()
+	defer func() { disconnectReceiver(c) }()
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	n := 0
 	for *count == 0 || n < *count {
 		select {
-		case m := <-sub.C:
+		case m := <-in:
 			if m == nil || m.Err != nil {
 				if err := connect(); err != nil {
 					return err
@@ -220,3 +234,22 @@ func cmdReceive(args []string) error {
 	fmt.Fprintf(os.Stderr, "received %d message(s)\n", n)
 	return nil
 }
+
+// disconnectReceiver ends a receiver's connection once its acks are sent,
+// leaving a broker that does not answer the DISCONNECT after a few seconds.
+func disconnectReceiver(c *stomp.Conn) {
+	done := make(chan struct{})
+	go func() {
+		c.Disconnect()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		c.MustDisconnect()
+	}
+}
+
+// receivePrefetch is how many unacknowledged messages hamq receive asks
+// the broker for.
+const receivePrefetch = 100
