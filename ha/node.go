@@ -304,7 +304,18 @@ func (n *Node) member(ctx context.Context, conn *zk.Conn, zs *zkSession) error {
 			n.setMembers(members)
 			if len(members) >= n.quorum() && members[0].ID == n.id {
 				if err := n.lead(ctx, conn, zs, sid, masterPath, epochPath, membersPath); err != nil {
-					n.log.Warn("leading failed", "err", err)
+					// Stand aside for a while, so that the next candidate
+					// leads rather than this node failing again at once (a
+					// port taken, a disk gone): it was electing itself
+					// hundreds of times a second.
+					n.log.Warn("leading failed; standing aside", "err", err, "for", n.cfg.ZKSessionTimeout)
+					conn.Delete(me, -1)
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(n.cfg.ZKSessionTimeout):
+					}
+					return fmt.Errorf("leading failed: %w", err)
 				}
 				continue
 			}

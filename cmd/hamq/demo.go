@@ -130,14 +130,13 @@ func port(addr string) string {
 
 // demoPorts are free loopback ports, so the demo runs beside anything.
 func demoPorts(n int) ([]string, error) {
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l.Addr().String())
-		defer l.Close()
+	ports, err := ensemble.FreePorts(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, n)
+	for i, p := range ports {
+		out[i] = fmt.Sprintf("127.0.0.1:%d", p)
 	}
 	return out, nil
 }

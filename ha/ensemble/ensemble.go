@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -52,7 +53,7 @@ func Start(ctx context.Context, dir string, n int) (*Ensemble, error) {
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, ErrNotInstalled
 	}
-	ports, err := freePorts(3 * n)
+	ports, err := FreePorts(3 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,11 @@ func Start(ctx context.Context, dir string, n int) (*Ensemble, error) {
 
 // freePorts finds ports free on loopback now. Another process could take
 // one before ZooKeeper binds it; that start then fails and says so.
-func freePorts(n int) ([]int, error) {
+// FreePorts finds n free loopback ports for servers started next. They
+// are taken below Linux's ephemeral range (32768 and up): a port the
+// kernel hands out can, by the time a server binds it, be the source port
+// of some outgoing connection.
+func FreePorts(n int) ([]int, error) {
 	var out []int
 	var lns []net.Listener
 	defer func() {
@@ -90,10 +95,13 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(out) < n; tries++ {
+		if tries == 1000 {
+			return nil, errors.New("ensemble: no free ports between 20000 and 32000")
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
 		if err != nil {
-			return nil, err
+			continue
 		}
 		lns = append(lns, l)
 		out = append(out, l.Addr().(*net.TCPAddr).Port)
