@@ -211,3 +211,20 @@ func TestReplicationCatchUpTruncateSnapshot(t *testing.T) {
 	}
 	rep2.close()
 }
+
+// TestRecentRecordsBoundedByBytes: the records kept encoded for slaves
+// stay under recentBytes however large they are, newest kept.
+func TestRecentRecordsBoundedByBytes(t *testing.T) {
+	r := newReplicator(nil, "m", 1, 2, time.Second, quiet(), func(uint64) {})
+	big := make([]byte, 1<<20)
+	for i := uint64(1); i <= 100; i++ {
+		r.Written(store.Record{Epoch: 1, Index: i, Ops: []store.Op{{Key: []byte("k"), Value: big}}})
+	}
+	total := 0
+	for _, b := range r.recent {
+		total += len(b)
+	}
+	if total > recentBytes || total != r.recentLen || r.recent[100] == nil || r.recent[r.oldest] == nil {
+		t.Fatalf("%d records, %d bytes (counted %d), oldest %d", len(r.recent), total, r.recentLen, r.oldest)
+	}
+}

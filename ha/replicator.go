@@ -43,6 +43,8 @@ type replicator struct {
 
 	mu        sync.Mutex
 	recent    map[uint64][]byte // encoded records just written, by index (Written)
+	oldest    uint64            // the lowest index in recent
+	recentLen int               // bytes in recent
 	peers     map[string]*peer
 	changed   chan struct{} // closed and replaced when an ack arrives or the state changes
 	suspended bool          // ZooKeeper is unreachable: confirm nothing
@@ -228,10 +230,11 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 	}
 }
 
-// recentRecords is how many just-written records the replicator keeps
+// recentBytes bounds the just-written records the replicator keeps
 // encoded: slaves that keep up are fed from them, without reading the
-// log back from LevelDB and encoding each record once per slave.
-const recentRecords = 4096
+// log back from LevelDB and encoding each record once per slave. A count
+// would not do: records of large messages are megabytes each.
+const recentBytes = 32 << 20
 
 // Written is the store's Tap: it keeps the record encoded and wakes the
 // peers while the record is being written locally, ahead of the serial
@@ -239,8 +242,16 @@ const recentRecords = 4096
 func (r *replicator) Written(rec store.Record) {
 	b := rec.Encode()
 	r.mu.Lock()
+	if len(r.recent) == 0 {
+		r.oldest = rec.Index
+	}
 	r.recent[rec.Index] = b
-	delete(r.recent, rec.Index-recentRecords)
+	r.recentLen += len(b)
+	for r.recentLen > recentBytes && r.oldest < rec.Index {
+		r.recentLen -= len(r.recent[r.oldest])
+		delete(r.recent, r.oldest)
+		r.oldest++
+	}
 	for _, p := range r.peers {
 		select {
 		case p.wake <- struct{}{}:
