@@ -36,6 +36,16 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
+	c := newCluster(t)
+	for _, n := range c.nodes {
+		n.start()
+	}
+	return c
+}
+
+// newCluster sets up ZooKeeper and three nodes without starting them.
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
 	zk, err := ensemble.Start(context.Background(), t.TempDir(), 3)
 	if err != nil {
 		t.Fatal(err)
@@ -54,9 +64,6 @@ func startCluster(t *testing.T) *cluster {
 		n.extra = []string{"--zk", strings.Join(via, ","), "--bind", freePort(t), "--replicas", "3",
 			"--zk-session-timeout", zkSessionTimeout.String(), "--broker-name", "e2e"}
 		c.nodes = append(c.nodes, n)
-	}
-	for _, n := range c.nodes {
-		n.start()
 	}
 	return c
 }
@@ -669,4 +676,34 @@ func TestDemo(t *testing.T) {
 			t.Errorf("node pid %d still runs after the demo stopped", pid)
 		}
 	}
+}
+
+// TestClusterNodeThatCannotServeStandsAside: two of the three nodes find
+// their STOMP port taken, so they fail to start their services when
+// elected. They stand aside rather than elect themselves again at once,
+// and the third node becomes master within a few elections.
+func TestClusterNodeThatCannotServeStandsAside(t *testing.T) {
+	c := newCluster(t)
+	for _, n := range c.nodes[:2] {
+		ln, err := net.Listen("tcp", n.stomp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+	}
+	for _, n := range c.nodes {
+		n.start()
+	}
+	master, err := c.waitMaster(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := master.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if master != c.nodes[2] || st.Epoch > 10 {
+		t.Fatalf("master %s at epoch %d; want the node whose port is free, within 10 elections", st.ID, st.Epoch)
+	}
+	t.Logf("the free node leads at epoch %d", st.Epoch)
 }
