@@ -261,6 +261,7 @@ func (q *msgQueue) dispatch() {
 			if sub == nil {
 				continue
 			}
+			held := e.body() // what q.bodies counts for e while pending
 			if e.spooled {
 				found, err := q.unspool(e)
 				if !found {
@@ -277,11 +278,10 @@ func (q *msgQueue) dispatch() {
 					}
 					continue
 				}
-				q.bodies += e.body()
 			}
 			l.remove(i)
 			q.npending--
-			q.bodies -= e.body()
+			q.bodies -= held
 			q.inflight++
 			sub.credit--
 			if e.stored && e.seq > q.delivered && q.st != nil {

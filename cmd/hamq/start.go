@@ -149,15 +149,15 @@ func newLogger(cfg config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// run is the broker's life: lock the data directory, then either serve
-// standalone on the local store or join a cluster and serve while master;
-// wait for a signal, then drain and close in order.
 // gcPercent is the broker's GOGC unless the environment sets one: its
 // heap is mostly messages waiting, and Go's default lets the heap grow to
 // twice them before collecting; 50 keeps RSS near 1.5 times, for about
 // 1% more CPU.
 const gcPercent = 50
 
+// run is the broker's life: lock the data directory, then either serve
+// standalone on the local store or join a cluster and serve while master;
+// wait for a signal, then drain and close in order.
 func run(cfg config.Config) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)

@@ -66,9 +66,10 @@
 // that a later master never had, which a fenced quorum makes rare (the
 // new master fetches the longest log among those it fences). Leaving
 // them out raised a 3-node cluster on one 2-core machine from 13.7k to
-// 15.3k persistent msgs/s (median of five). Truncating over such a record drops the whole log, keeping the
-// state at the old end (ErrNoUndo); the store then shares no record
-// with any master's log, and the master sends it a snapshot.
+// 15.3k persistent msgs/s (median of five). Truncating over such a
+// record drops the whole log, keeping the state at the old end
+// (ErrNoUndo); the store then shares no record with any master's log,
+// and the master sends it a snapshot.
 //
 // # Replication seam
 //

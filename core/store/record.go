@@ -183,12 +183,11 @@ func decodeMark(b []byte) (mark, error) {
 }
 
 // A log entry is the log's size in bytes through this record (8 bytes, big
-// endian), the encoded record, then its undo image: per key the record
-// touched, the value before it (a put) or its absence (a delete). The undo
-// image is local to each store and never shipped.
-// encodeLogEntry lays out a log entry: cumulative log size, record, and
-// the undo image when there is one. An entry without one ends after the
-// record; an empty image still has its count, so the two never look alike.
+// endian), the encoded record, then, when it has one, its undo image: per
+// key the record touched, the value before it (a put) or its absence (a
+// delete). An entry without an image ends after the record; an empty
+// image still has its count, so the two never look alike. The undo image
+// is local to each store and never shipped.
 func encodeLogEntry(logBytes uint64, rec Record, undo []Op, withUndo bool) []byte {
 	b := make([]byte, 0, 30+opsSize(rec.Ops)+opsSize(undo))
 	b = rec.AppendTo(binary.BigEndian.AppendUint64(b, logBytes))

@@ -81,12 +81,11 @@ func Start(ctx context.Context, dir string, n int) (*Ensemble, error) {
 	return e, nil
 }
 
-// freePorts finds ports free on loopback now. Another process could take
-// one before ZooKeeper binds it; that start then fails and says so.
 // FreePorts finds n free loopback ports for servers started next. They
 // are taken below Linux's ephemeral range (32768 and up): a port the
 // kernel hands out can, by the time a server binds it, be the source port
-// of some outgoing connection.
+// of some outgoing connection. Another process could still take one
+// first; that server's start then fails and says so.
 func FreePorts(n int) ([]int, error) {
 	var out []int
 	var lns []net.Listener

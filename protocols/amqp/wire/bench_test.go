@@ -32,42 +32,34 @@ func transferFrame(b *testing.B) []byte {
 
 func BenchmarkDecodeTransfer(b *testing.B) {
 	frame := transferFrame(b)
-	b.Run("frame+performative", func(b *testing.B) {
-		r := bytes.NewReader(frame)
-		fr := NewFrameReader(r, 1<<20)
-		b.SetBytes(int64(len(frame)))
-		b.ReportAllocs()
-		for b.Loop() {
-			r.Reset(frame)
-			f, err := fr.ReadFrame()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := DecodePerformative(f); err != nil {
-				b.Fatal(err)
-			}
+	for _, withMessage := range []bool{false, true} {
+		name := "frame+performative"
+		if withMessage {
+			name += "+message"
 		}
-	})
-	b.Run("frame+performative+message", func(b *testing.B) {
-		r := bytes.NewReader(frame)
-		fr := NewFrameReader(r, 1<<20)
-		b.SetBytes(int64(len(frame)))
-		b.ReportAllocs()
-		for b.Loop() {
-			r.Reset(frame)
-			f, err := fr.ReadFrame()
-			if err != nil {
-				b.Fatal(err)
+		b.Run(name, func(b *testing.B) {
+			r := bytes.NewReader(frame)
+			fr := NewFrameReader(r, 1<<20)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Reset(frame)
+				f, err := fr.ReadFrame()
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, payload, err := DecodePerformative(f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if withMessage {
+					if _, err := DecodeMessage(payload); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
-			_, payload, err := DecodePerformative(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := DecodeMessage(payload); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 }
 
 func BenchmarkEncodeTransfer(b *testing.B) {
