@@ -3,6 +3,7 @@ module github.com/hamq/hamq
 go 1.26.8
 
 require (
+	github.com/Azure/go-amqp v1.7.0
 	github.com/coder/websocket v1.8.15
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/go-stomp/stomp/v3 v3.1.3

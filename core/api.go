@@ -34,6 +34,10 @@ type SubSpec struct {
 	// Durable names a durable topic subscription, identified by the
 	// session's client id and this name; it keeps messages while offline.
 	Durable string
+	// ClientID, when set, stands for the session's client id in a durable
+	// subscription's identity: an AMQP container may hold several
+	// connections, so its id cannot be a connection's.
+	ClientID string
 	// Shared names a group of topic subscribers that compete for each
 	// message instead of each getting a copy (MQTT 5 $share/GROUP/filter):
 	// subscriptions with the same group and pattern share one queue, which
@@ -42,6 +46,10 @@ type SubSpec struct {
 	Selector string // JMS message selector; empty matches everything
 	Prefetch int    // credit: most unacknowledged deliveries; 0 means default
 	NoLocal  bool   // skip messages sent by this session
+	// LinkCredit makes the front-end the only source of credit, as AMQP's
+	// link credit is: the subscription starts with none, SetCredit grants
+	// it, and acknowledgements give none back. Prefetch is then unused.
+	LinkCredit bool
 }
 
 // Delivery hands one message to a consumer. Msg is shared: read it, never

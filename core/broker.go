@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -233,9 +234,7 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (
 	}
 	for _, a := range acks {
 		a.q.inflight--
-		if !a.creditReturned {
-			a.sub.credit++
-		}
+		a.returnCredit()
 		a.e.dest.hold(-a.e.size)
 		a.e.dest.dequeued.Add(1)
 		if a.e.stored {
@@ -260,36 +259,58 @@ func mark(m map[*destination]bool, d *destination) map[*destination]bool {
 	return m
 }
 
-// redeliver puts back a delivery that was not acknowledged. A nack counts
-// towards the redelivery limit and waits out the back-off; a consumer that
-// went away does neither.
-func (b *Broker) redeliver(a *inflight, nack bool) {
+// putBack says why a delivery goes back without an acknowledgement.
+type putBack uint8
+
+const (
+	// consumerLeft: its consumer went away. Not counted against the
+	// redelivery limit; a non-durable topic subscriber's copy is dropped.
+	consumerLeft putBack = iota
+	// nacked: refused. Counted, redelivered after the back-off, or
+	// dead-lettered past the limit.
+	nacked
+	// released: not processed (AMQP's released outcome). Back at once,
+	// with its delivery count unchanged.
+	released
+	// rejected: invalid (AMQP's rejected outcome). Dead-lettered at once.
+	rejected
+)
+
+// redeliver puts back a delivery that was not acknowledged.
+func (b *Broker) redeliver(a *inflight, how putBack) {
 	q := a.q
 	q.mu.Lock()
 	q.inflight--
-	if !a.creditReturned {
-		a.sub.credit++
+	a.returnCredit()
+	if how == rejected {
+		q.mu.Unlock()
+		a.e.dest.deadLettered.Add(1)
+		b.deadLetter(q, []*entry{a.e}, "rejected by the consumer")
+		return
 	}
-	m := *a.e.msg
-	m.DeliveryCount++
-	a.e.msg = &m
-	if ts := a.sub.topic; ts != nil && ts.durable == nil && ts.shared == nil && !nack {
+	if how != released {
+		m := *a.e.msg
+		m.DeliveryCount++
+		a.e.msg = &m
+	}
+	count := a.e.msg.DeliveryCount
+	if ts := a.sub.topic; ts != nil && ts.durable == nil && ts.shared == nil && how == consumerLeft {
 		// A non-durable subscriber left: nobody else will read its copy.
 		a.e.dest.hold(-a.e.size)
 		q.mu.Unlock()
 		return
 	}
-	if nack && b.cfg.MaxRedeliveries >= 0 && int(m.DeliveryCount) > b.cfg.MaxRedeliveries {
+	if how == nacked && b.cfg.MaxRedeliveries >= 0 && int(count) > b.cfg.MaxRedeliveries {
 		q.mu.Unlock()
 		a.e.dest.deadLettered.Add(1)
-		b.deadLetter(q, []*entry{a.e}, fmt.Sprintf("delivery count %d exceeds the maximum of %d redeliveries", m.DeliveryCount, b.cfg.MaxRedeliveries))
+		b.deadLetter(q, []*entry{a.e}, fmt.Sprintf("delivery count %d exceeds the maximum of %d redeliveries", count, b.cfg.MaxRedeliveries))
 		return
 	}
-	if nack {
-		a.e.notBefore = time.Now().Add(b.redeliveryDelay(m.DeliveryCount))
+	if how == nacked {
+		a.e.notBefore = time.Now().Add(b.redeliveryDelay(count))
 		if a.e.stored {
 			// Keep the count so a restart does not reset the limit.
-			b.st.Submit([]store.Op{{Key: messageKey(q.storeName, a.e.seq), Value: encodeMessage(&m)}})
+			b.st.Submit([]store.Op{{Key: messageKey(q.storeName, a.e.seq), Value: encodeMessage(a.e.msg)}})
 		}
 	}
 	q.requeue(a.e)
@@ -438,3 +459,23 @@ func (b *Broker) allQueues() []*msgQueue {
 }
 
 var errHasConsumers = errors.New("destination has active consumers")
+
+// Authenticate checks a client's credentials against the user store; an
+// empty user is an anonymous client. Every front-end calls it before
+// Connect, so that one store serves every protocol.
+func (b *Broker) Authenticate(user, password string) error {
+	if user == "" {
+		if !b.cfg.Anonymous {
+			return fmt.Errorf("%w: anonymous clients are not allowed", ErrUnauthorized)
+		}
+		return nil
+	}
+	if len(b.cfg.Users) == 0 {
+		return nil
+	}
+	want, ok := b.cfg.Users[user]
+	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
+		return fmt.Errorf("%w: wrong user name or password for %q", ErrUnauthorized, user)
+	}
+	return nil
+}

@@ -36,6 +36,12 @@ type Config struct {
 	DefaultPrefetch int
 	// ExpirySweep is how often stored messages are checked for expiry.
 	ExpirySweep time.Duration
+	// Users maps user names to passwords. When it names any, a client
+	// that gives a user name must give its password; when empty, names
+	// are taken as given, as by a broker without an authentication plugin.
+	Users map[string]string
+	// Anonymous lets in clients that give no user name.
+	Anonymous bool
 }
 
 // DefaultConfig is what conf/hamq.yaml documents.
@@ -53,5 +59,6 @@ func DefaultConfig() Config {
 		TopicPendingLimit:  1000,
 		DefaultPrefetch:    1000,
 		ExpirySweep:        time.Second,
+		Anonymous:          true,
 	}
 }

@@ -20,4 +20,5 @@ var (
 	ErrInvalidDestination = errors.New("invalid destination name")
 	ErrTempNotOwned       = errors.New("temporary destinations can be consumed only by the connection that created them")
 	ErrSubscriptionClosed = errors.New("subscription closed")
+	ErrUnauthorized       = errors.New("authentication failed")
 )

@@ -284,6 +284,7 @@ func (q *msgQueue) dispatch() {
 			q.bodies -= held
 			q.inflight++
 			sub.credit--
+			sub.delivered++
 			if e.stored && e.seq > q.delivered && q.st != nil {
 				q.delivered = e.seq + deliveredAhead
 				q.st.Submit([]store.Op{{Key: deliveredKey(q.storeName), Value: binary.BigEndian.AppendUint64(nil, q.delivered)}})

@@ -50,8 +50,36 @@ type Subscription struct {
 	sel      *selector.Selector // queues: filters at dispatch
 	q        *msgQueue
 	topic    *topicSub
-	credit   int      // guarded by q.mu
-	order    []uint64 // unacknowledged tags in delivery order; guarded by session.mu
+	credit   int // guarded by q.mu
+	// delivered counts deliveries, wrapping, for LinkCredit; guarded by q.mu
+	delivered uint32
+	order     []uint64 // unacknowledged tags in delivery order; guarded by session.mu
+}
+
+// returnCredit gives a settled delivery's credit back to its consumer, once,
+// unless the front-end grants credit itself; a.q.mu is held.
+func (a *inflight) returnCredit() {
+	if !a.creditReturned && !a.sub.spec.LinkCredit {
+		a.sub.credit++
+	}
+}
+
+// SetCreditLimit grants a LinkCredit subscription deliveries until it has
+// had limit of them in all (AMQP's delivery-count plus link-credit, with the
+// same wrap-around), and dispatches what that allows. With drain, credit
+// left once nothing more can be dispatched is used up as if delivered. It
+// returns the deliveries counted so far, for the front-end's flow state.
+func (sub *Subscription) SetCreditLimit(limit uint32, drain bool) (delivered uint32) {
+	q := sub.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	sub.credit = max(int(int32(limit-sub.delivered)), 0)
+	q.dispatch()
+	if drain {
+		sub.delivered += uint32(sub.credit)
+		sub.credit = 0
+	}
+	return sub.delivered
 }
 
 // Spec is what the subscription was asked to receive.
@@ -209,6 +237,9 @@ func (s *Session) Subscribe(spec SubSpec, c Consumer) (*Subscription, error) {
 		}
 	}
 	sub := &Subscription{session: s, spec: spec, consumer: c, credit: spec.Prefetch}
+	if spec.LinkCredit {
+		sub.credit = 0
+	}
 	var err error
 	if spec.Dest.Kind.IsTopic() {
 		err = s.b.attachTopic(s, sub, sel)
@@ -298,10 +329,14 @@ func (b *Broker) attachTopic(s *Session, sub *Subscription, sel *selector.Select
 		b.mu.Unlock()
 		return nil
 	}
-	if s.info.ClientID == "" {
+	clientID := spec.ClientID
+	if clientID == "" {
+		clientID = s.info.ClientID
+	}
+	if clientID == "" {
 		return ErrDurableNeedsID
 	}
-	id := durableID{s.info.ClientID, spec.Durable}
+	id := durableID{clientID, spec.Durable}
 	b.mu.Lock()
 	ts := b.durables[id]
 	if ts != nil && ts.active != nil {
@@ -377,7 +412,7 @@ func (s *Session) unsubscribe(sub *Subscription) {
 	sub.order = nil
 	s.mu.Unlock()
 	for _, a := range back {
-		s.b.redeliver(a, false)
+		s.b.redeliver(a, consumerLeft)
 	}
 
 	if ts := sub.topic; ts != nil {
@@ -450,8 +485,8 @@ func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative, sy
 		// more than its prefetch in one transaction.
 		for _, a := range acks {
 			a.q.mu.Lock()
+			a.returnCredit()
 			a.creditReturned = true
-			a.sub.credit++
 			a.q.dispatch()
 			a.q.mu.Unlock()
 		}
@@ -473,9 +508,25 @@ func (s *Session) Nack(tx string, tag uint64, cumulative bool) error {
 		return err
 	}
 	for _, a := range nacks {
-		s.b.redeliver(a, true)
+		s.b.redeliver(a, nacked)
 	}
 	return nil
+}
+
+// Release puts a delivery back for any consumer at once, its delivery count
+// unchanged: the consumer did not process it (AMQP's released outcome).
+func (s *Session) Release(tag uint64) error { return s.putBack(tag, released) }
+
+// Reject sends a delivery to the dead-letter queue at once: the consumer
+// found it invalid (AMQP's rejected outcome).
+func (s *Session) Reject(tag uint64) error { return s.putBack(tag, rejected) }
+
+func (s *Session) putBack(tag uint64, how putBack) error {
+	as, _, err := s.settle("", tag, false, nil)
+	for _, a := range as {
+		s.b.redeliver(a, how)
+	}
+	return err
 }
 
 // settle takes the deliveries an ack or nack names and, within a
@@ -529,7 +580,7 @@ func (s *Session) Commit(ctx context.Context, tx string) error {
 		return err
 	}
 	for _, a := range t.nacks {
-		s.b.redeliver(a, true)
+		s.b.redeliver(a, nacked)
 	}
 	c, err := s.b.commit(ctx, t.sends, t.acks)
 	if err != nil || c == nil {
@@ -550,7 +601,7 @@ func (s *Session) Abort(tx string) error {
 
 func (s *Session) abort(t *transaction) {
 	for _, a := range append(t.acks, t.nacks...) {
-		s.b.redeliver(a, false)
+		s.b.redeliver(a, consumerLeft)
 	}
 }
 

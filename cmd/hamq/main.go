@@ -9,8 +9,8 @@ import (
 
 const version = "0.1.0"
 
-const usage = `hamq %s: a multi-protocol message broker (STOMP, MQTT and both over
-WebSocket today; AMQP 1.0 to come), standalone or mastered through ZooKeeper.
+const usage = `hamq %s: a multi-protocol message broker (STOMP, MQTT, AMQP 1.0, and
+STOMP and MQTT over WebSocket), standalone or mastered through ZooKeeper.
 
 Usage: hamq <command> [flags]
 

@@ -23,6 +23,7 @@ import (
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/core/store"
 	"github.com/hamq/hamq/ha"
+	"github.com/hamq/hamq/protocols/amqp"
 	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
 	"github.com/hamq/hamq/protocols/ws"
@@ -50,7 +51,7 @@ func cmdStart(args []string) error {
 	data := fs.String("data", "", "data directory (overrides broker.dataDir)")
 	listeners := map[string]*string{}
 	for _, l := range []struct{ name, what string }{
-		{"stomp", "STOMP listener"}, {"mqtt", "MQTT listener"}, {"amqp", "AMQP 1.0 listener (not available yet)"},
+		{"stomp", "STOMP listener"}, {"mqtt", "MQTT listener"}, {"amqp", "AMQP 1.0 listener"},
 		{"ws", "WebSocket listener (STOMP and MQTT)"}, {"http", "admin HTTP API"},
 	} {
 		listeners[l.name] = fs.String(l.name, "", l.what+" address host:port, or off")
@@ -278,6 +279,7 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 		return nil, err
 	}
 	wsSrv := ws.NewServer(stompSrv, mqttSrv, cfg.WSOptions(), log)
+	amqpSrv := amqp.NewServer(b, cfg.AMQPOptions(), log)
 	var closed atomic.Bool
 	stop := func() {
 		closed.Store(true)
@@ -289,6 +291,9 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 		}
 		if err := mqttSrv.Shutdown(shutdown); err != nil {
 			log.Warn("mqtt shutdown", "err", err)
+		}
+		if err := amqpSrv.Shutdown(shutdown); err != nil {
+			log.Warn("amqp shutdown", "err", err)
 		}
 		fe.mu.Lock()
 		fe.b = nil
@@ -304,6 +309,7 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 		{"stomp", cfg.STOMP.Address, stompSrv.Serve},
 		{"mqtt", cfg.MQTT.Address, mqttSrv.Serve},
 		{"ws", cfg.WS.Address, wsSrv.Serve},
+		{"amqp", cfg.AMQP.Address, amqpSrv.Serve},
 	}
 	for _, l := range listeners {
 		if l.addr.Off() {
@@ -320,9 +326,6 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 			}
 		}()
 		log.Info("listening", "component", l.name, "address", ln.Addr().String())
-	}
-	if !cfg.AMQP.Address.Off() {
-		log.Info("front-end not available in this version; listener stays closed", "component", "amqp", "address", string(cfg.AMQP.Address))
 	}
 	fe.mu.Lock()
 	fe.b = b

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/ha"
+	"github.com/hamq/hamq/protocols/amqp"
 	"github.com/hamq/hamq/protocols/mqtt"
 	"github.com/hamq/hamq/protocols/stomp"
 	"github.com/hamq/hamq/protocols/ws"
@@ -24,9 +25,10 @@ type Config struct {
 	Log     Log      `yaml:"log"`
 	STOMP   STOMP    `yaml:"stomp"`
 	MQTT    MQTT     `yaml:"mqtt"`
-	AMQP    Listener `yaml:"amqp"`
+	AMQP    AMQP     `yaml:"amqp"`
 	WS      WS       `yaml:"ws"`
 	HTTP    Listener `yaml:"http"`
+	Auth    Auth     `yaml:"auth"`
 	Policy  Policy   `yaml:"policy"`
 	Cluster Cluster  `yaml:"cluster"`
 }
@@ -59,6 +61,21 @@ type MQTT struct {
 	MaxPacketSize  Size     `yaml:"maxPacketSize" min:"1024"`
 	MaxInflight    int      `yaml:"maxInflight" min:"1"`
 	SessionExpiry  Duration `yaml:"sessionExpiry" min:"1000000000"`
+}
+
+type AMQP struct {
+	Address        Address  `yaml:"address"`
+	MaxConnections int      `yaml:"maxConnections" min:"1"`
+	MaxFrameSize   Size     `yaml:"maxFrameSize" min:"512" max:"4294967295"` // AMQP's frame size field is 32 bits
+	MaxMessageSize Size     `yaml:"maxMessageSize" min:"1024"`
+	IdleTimeout    Duration `yaml:"idleTimeout" min:"0"`
+	BareAddress    string   `yaml:"bareAddress" enum:"queue,topic"`
+}
+
+// Auth is the user store every front-end checks clients against.
+type Auth struct {
+	Anonymous bool     `yaml:"anonymous"`
+	Users     []string `yaml:"users" pair:":" pairForm:"name:password"`
 }
 
 // WS is the WebSocket listener carrying STOMP and MQTT.
@@ -103,6 +120,7 @@ func Default() Config {
 	c := core.DefaultConfig()
 	s := stomp.DefaultOptions()
 	m := mqtt.DefaultOptions()
+	a := amqp.DefaultOptions()
 	return Config{
 		Broker: Broker{Name: "localhost", DataDir: "./data"},
 		Log:    Log{Level: "info", Format: "text"},
@@ -110,7 +128,9 @@ func Default() Config {
 			MaxFrameSize: Size(s.MaxFrameSize), HeartBeat: Duration(s.HeartBeat)},
 		MQTT: MQTT{Address: "127.0.0.1:1883", MaxConnections: int(m.MaxConnections), MaxPacketSize: Size(m.MaxPacketSize),
 			MaxInflight: m.MaxInflight, SessionExpiry: Duration(time.Duration(m.SessionExpiry) * time.Second)},
-		AMQP: Listener{"127.0.0.1:5672"},
+		AMQP: AMQP{Address: "127.0.0.1:5672", MaxConnections: a.MaxConnections, MaxFrameSize: Size(a.MaxFrameSize),
+			MaxMessageSize: Size(a.MaxMessageSize), IdleTimeout: Duration(a.IdleTimeout), BareAddress: a.BareAddress.String()},
+		Auth: Auth{Anonymous: c.Anonymous, Users: []string{}},
 		WS:   WS{Address: "127.0.0.1:61614", AllowedOrigins: ws.DefaultOptions().AllowedOrigins},
 		HTTP: Listener{"127.0.0.1:8161"},
 		Policy: Policy{
@@ -148,7 +168,32 @@ func (c Config) Core() core.Config {
 		ExpiredToDLQ: p.ExpiredToDLQ, MemoryLimit: int64(p.MemoryLimit), SendTimeout: time.Duration(p.SendTimeout),
 		SpoolAfter:        int64(p.SpoolAfter),
 		TopicPendingLimit: p.TopicPendingLimit, DefaultPrefetch: p.Prefetch, ExpirySweep: time.Duration(p.ExpirySweep),
+		Users: c.Auth.users(), Anonymous: c.Auth.Anonymous,
 	}
+}
+
+func (a Auth) users() map[string]string {
+	users := map[string]string{}
+	for _, u := range a.Users {
+		name, password, _ := strings.Cut(u, ":")
+		users[name] = password
+	}
+	return users
+}
+
+// AMQPOptions gives the AMQP listener's limits.
+func (c Config) AMQPOptions() amqp.Options {
+	o := amqp.DefaultOptions()
+	o.MaxConnections = c.AMQP.MaxConnections
+	o.MaxFrameSize = uint32(c.AMQP.MaxFrameSize)
+	o.MaxMessageSize = uint64(c.AMQP.MaxMessageSize)
+	o.IdleTimeout = time.Duration(c.AMQP.IdleTimeout)
+	o.BareAddress = core.Queue
+	if c.AMQP.BareAddress == "topic" {
+		o.BareAddress = core.Topic
+	}
+	o.ContainerID = c.Broker.Name
+	return o
 }
 
 // STOMPOptions gives the STOMP listener's limits.

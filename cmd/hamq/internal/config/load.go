@@ -106,6 +106,11 @@ func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key 
 			if item.Kind != yaml.ScalarNode {
 				return l.errorf(item, key, "want a list of single values, found %s", describe(item))
 			}
+			if sep := f.Tag.Get("pair"); sep != "" {
+				if name, _, ok := strings.Cut(item.Value, sep); !ok || name == "" {
+					return l.errorf(item, key, "want entries of the form %s, found %q", f.Tag.Get("pairForm"), item.Value)
+				}
+			}
 			*list = append(*list, item.Value)
 		}
 		return nil
@@ -168,7 +173,7 @@ func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key 
 	return l.check(n, v, f, key)
 }
 
-// check applies a field's min, enum and nonempty tags.
+// check applies a field's min, max, enum and nonempty tags.
 func (l loader) check(n *yaml.Node, v reflect.Value, f reflect.StructField, key string) error {
 	if enum := f.Tag.Get("enum"); enum != "" && !slices.Contains(strings.Split(enum, ","), v.String()) {
 		return l.errorf(n, key, "%q is not one of %s", v.String(), strings.ReplaceAll(enum, ",", ", "))
@@ -187,6 +192,12 @@ func (l loader) check(n *yaml.Node, v reflect.Value, f reflect.StructField, key 
 		}
 		if x < min {
 			return l.errorf(n, key, "%s is below the minimum of %s", n.Value, describeMin(v, m))
+		}
+	}
+	if m := f.Tag.Get("max"); m != "" {
+		max, _ := strconv.ParseInt(m, 10, 64)
+		if v.Int() > max {
+			return l.errorf(n, key, "%s is above the maximum of %s", n.Value, describeMin(v, m))
 		}
 	}
 	return nil

@@ -1,0 +1,435 @@
+package amqp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/protocols/amqp/wire"
+)
+
+// connectTimeout bounds the protocol headers, SASL and open.
+const connectTimeout = 10 * time.Second
+
+// outItem is bytes waiting for the writer; ackTag, when set, acknowledges a
+// pre-settled delivery once written (at most once, as the link asked); last
+// half-closes the connection after it.
+type outItem struct {
+	buf    []byte
+	ackTag uint64
+	last   bool
+}
+
+// conn is one client connection: a reader goroutine (run) that handles
+// frames in order, a writer goroutine fed through out, and confirmLoop,
+// which answers sends as they become durable.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	fr     *wire.FrameReader
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	overLimit bool
+	sess      *core.Session
+	user      string
+	container string
+
+	// Set by open, read by every goroutine after.
+	peerMaxFrame   uint32
+	peerMaxChannel uint16
+
+	// mu guards sessions and their links, which deliveries reach from the
+	// core's goroutines. It is taken under a core queue's lock (in
+	// Deliver), so it is never held while calling into the core.
+	mu       sync.Mutex
+	sessions map[uint16]*session // by the client's channel
+
+	readTimeout atomic.Int64 // nanoseconds per read; 0 none
+	draining    atomic.Bool  // the last frame is out: reads keep the deadline the writer set
+
+	confirms  chan confirmItem
+	confirmed chan struct{} // confirmLoop ended
+
+	outMu    sync.Mutex
+	out      []outItem
+	outWake  chan struct{}
+	closing  bool // the last item is queued
+	sendIdle time.Duration
+	done     chan struct{} // writer ended
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, sessions: map[uint16]*session{},
+		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{}),
+		outWake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.br = bufio.NewReaderSize(deadlineReader{c}, 16<<10)
+	c.fr = wire.NewFrameReader(c.br, wire.MinMaxFrameSize)
+	c.readTimeout.Store(int64(connectTimeout))
+	return c
+}
+
+// deadlineReader gives every read the connection's current deadline: a
+// client silent past the idle timeout is closed.
+type deadlineReader struct{ c *conn }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	if !d.c.draining.Load() {
+		var t time.Time
+		if to := time.Duration(d.c.readTimeout.Load()); to > 0 {
+			t = time.Now().Add(to)
+		}
+		d.c.nc.SetReadDeadline(t)
+	}
+	return d.c.nc.Read(p)
+}
+
+func (c *conn) run() {
+	go c.writeLoop()
+	defer func() {
+		c.cancel()
+		if c.sess != nil {
+			<-c.confirmed
+			c.sess.Close()
+		}
+		c.enqueue(outItem{last: true})
+		c.finish()
+	}()
+	if err := c.open(); err != nil {
+		c.handshakeFailed(err)
+		return
+	}
+	go c.confirmLoop()
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if f.IsEmpty() {
+			continue
+		}
+		if f.Type != wire.FrameAMQP {
+			c.closeWith(&wire.Error{Condition: wire.CondFramingError, Description: fmt.Sprintf("a %s frame after the SASL exchange", f.Type)})
+			return
+		}
+		p, payload, err := wire.DecodePerformative(f)
+		if err != nil {
+			c.srv.log.Info("bad frame", "remote", c.nc.RemoteAddr(), "err", err)
+			c.closeWith(&wire.Error{Condition: wire.CondDecodeError, Description: err.Error()})
+			return
+		}
+		if _, ok := p.(*wire.Close); ok {
+			c.send(0, &wire.Close{})
+			return
+		}
+		if err := c.handle(f.Channel, p, payload); err != nil {
+			c.srv.log.Info("connection error", "remote", c.nc.RemoteAddr(), "condition", err.Condition, "err", err.Description)
+			c.closeWith(err)
+			return
+		}
+		c.waitRoom()
+	}
+}
+
+// handshakeFailed answers what went wrong before open, where the protocol
+// allows an answer.
+func (c *conn) handshakeFailed(err error) {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		c.closeWith(we)
+		return
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Info("connection refused", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	if c.draining.Load() {
+		return
+	}
+	var fe *wire.FrameError
+	var ne net.Error
+	switch {
+	case errors.As(err, &fe):
+		c.srv.log.Info("bad frame", "remote", c.nc.RemoteAddr(), "err", err)
+		c.closeWith(&wire.Error{Condition: wire.CondFramingError, Description: fe.Reason})
+	case errors.As(err, &ne) && ne.Timeout():
+		c.closeWith(&wire.Error{Condition: wire.CondResourceLimitExceeded,
+			Description: fmt.Sprintf("nothing received within the idle timeout of %v", time.Duration(c.readTimeout.Load()))})
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
+	default:
+		c.srv.log.Debug("read", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+}
+
+// open runs the protocol headers, SASL when the client starts it, and the
+// exchange of open frames.
+func (c *conn) open() error {
+	h, err := wire.ReadProtocolHeader(c.br)
+	if err != nil {
+		c.enqueue(outItem{buf: wire.AMQPHeader.Append(nil), last: true})
+		return fmt.Errorf("bad protocol header: %w", err)
+	}
+	if h == wire.SASLHeader {
+		c.enqueue(outItem{buf: wire.SASLHeader.Append(nil)})
+		if err := c.sasl(); err != nil {
+			return err
+		}
+		if h, err = wire.ReadProtocolHeader(c.br); err != nil {
+			return fmt.Errorf("bad protocol header after SASL: %w", err)
+		}
+		if h != wire.AMQPHeader {
+			c.enqueue(outItem{buf: wire.AMQPHeader.Append(nil), last: true})
+			return fmt.Errorf("protocol header %s after SASL, want %s", h, wire.AMQPHeader)
+		}
+	} else if h == wire.AMQPHeader {
+		// No SASL: the client is anonymous, if that is allowed; if not,
+		// the SASL header says SASL is required.
+		if err := c.srv.b.Authenticate("", ""); err != nil {
+			c.enqueue(outItem{buf: wire.SASLHeader.Append(nil), last: true})
+			return fmt.Errorf("a client without SASL: %w", err)
+		}
+	} else {
+		// The spec's answer: the header hamq speaks for that protocol id
+		// (an AMQP 0-9-1 client hears 1.0), then the end.
+		answer := wire.AMQPHeader
+		if h.ID == wire.ProtocolSASL {
+			answer = wire.SASLHeader
+		}
+		c.enqueue(outItem{buf: answer.Append(nil), last: true})
+		return fmt.Errorf("unsupported protocol header %s (hamq speaks %s and %s)", h, wire.SASLHeader, wire.AMQPHeader)
+	}
+	c.enqueue(outItem{buf: wire.AMQPHeader.Append(nil)})
+
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return err
+	}
+	o := c.srv.opts
+	var p wire.Performative
+	if f.Type == wire.FrameAMQP && !f.IsEmpty() {
+		p, _, err = wire.DecodePerformative(f)
+	}
+	open, ok := p.(*wire.Open)
+	reply := &wire.Open{ContainerID: o.ContainerID, MaxFrameSize: o.MaxFrameSize, ChannelMax: 1<<16 - 1,
+		IdleTimeOut: uint32(o.IdleTimeout / time.Millisecond), OfferedCapabilities: []wire.Symbol{"ANONYMOUS-RELAY"}}
+	c.peerMaxFrame, c.peerMaxChannel = wire.MinMaxFrameSize, 0
+	if ok {
+		c.peerMaxFrame, c.peerMaxChannel = max(open.MaxFrameSize, wire.MinMaxFrameSize), open.ChannelMax
+	}
+	c.send(0, reply)
+	switch {
+	case err != nil:
+		return &wire.Error{Condition: wire.CondDecodeError, Description: err.Error()}
+	case !ok:
+		return &wire.Error{Condition: wire.CondIllegalState, Description: "the first frame must be open"}
+	case c.overLimit:
+		c.srv.log.Warn("connection refused", "remote", c.nc.RemoteAddr(), "reason", "maximum connections")
+		return &wire.Error{Condition: wire.CondResourceLimitExceeded,
+			Description: fmt.Sprintf("maximum connections (%d) reached", o.MaxConnections)}
+	}
+	c.container = open.ContainerID
+	sess, err := c.srv.b.Connect(core.ConnInfo{Protocol: "amqp", RemoteAddr: c.nc.RemoteAddr().String(), User: c.user})
+	if err != nil {
+		return &wire.Error{Condition: condition(err), Description: err.Error()}
+	}
+	c.sess = sess
+	c.fr.SetMaxFrameSize(o.MaxFrameSize)
+	c.readTimeout.Store(int64(o.IdleTimeout))
+	if open.IdleTimeOut > 0 {
+		// Half the client's timeout, as the spec advises, so that one late
+		// empty frame does not end the connection.
+		c.outMu.Lock()
+		c.sendIdle = time.Duration(open.IdleTimeOut) * time.Millisecond / 2
+		c.outMu.Unlock()
+	}
+	return nil
+}
+
+// sasl runs the SASL exchange: PLAIN and ANONYMOUS, against the broker's
+// user store. A failed exchange ends with its outcome and the connection.
+func (c *conn) sasl() error {
+	c.send(0, &wire.SASLMechanisms{Mechanisms: []wire.Symbol{"PLAIN", "ANONYMOUS"}})
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return err
+	}
+	p, _, err := wire.DecodePerformative(f)
+	init, ok := p.(*wire.SASLInit)
+	if err != nil || !ok {
+		c.sendLast(&wire.SASLOutcome{Code: wire.SASLSysPerm})
+		return fmt.Errorf("SASL: expected sasl-init: %v", err)
+	}
+	var user, password string
+	switch init.Mechanism {
+	case "PLAIN":
+		// authzid NUL authcid NUL password (RFC 4616)
+		parts := bytes.Split(init.InitialResponse, []byte{0})
+		if len(parts) != 3 {
+			c.sendLast(&wire.SASLOutcome{Code: wire.SASLAuth})
+			return fmt.Errorf("SASL PLAIN: malformed response")
+		}
+		user, password = string(parts[1]), string(parts[2])
+	case "ANONYMOUS":
+	default:
+		c.sendLast(&wire.SASLOutcome{Code: wire.SASLAuth})
+		return fmt.Errorf("SASL: unsupported mechanism %q", init.Mechanism)
+	}
+	if err := c.srv.b.Authenticate(user, password); err != nil {
+		c.srv.log.Warn("authentication failed", "remote", c.nc.RemoteAddr(), "user", user, "err", err)
+		c.sendLast(&wire.SASLOutcome{Code: wire.SASLAuth, AdditionalData: []byte(err.Error())})
+		return err
+	}
+	c.user = user
+	c.send(0, &wire.SASLOutcome{Code: wire.SASLOK})
+	return nil
+}
+
+// frame encodes a performative for channel ch.
+func frame(ch uint16, p wire.Performative, payload []byte) []byte {
+	b, err := wire.AppendPerformativeFrame(nil, ch, p, payload)
+	if err != nil {
+		// Only values outside AMQP's model fail, and the server builds
+		// every frame itself.
+		panic(fmt.Sprintf("amqp: encoding a %T: %v", p, err))
+	}
+	return b
+}
+
+func (c *conn) send(ch uint16, p wire.Performative) { c.enqueue(outItem{buf: frame(ch, p, nil)}) }
+
+func (c *conn) sendLast(p wire.Performative) { c.enqueue(outItem{buf: frame(0, p, nil), last: true}) }
+
+// closeWith sends close with err and ends the connection after it.
+func (c *conn) closeWith(err *wire.Error) { c.sendLast(&wire.Close{Error: err}) }
+
+func (c *conn) enqueue(it outItem) {
+	c.outMu.Lock()
+	if !c.closing {
+		c.out = append(c.out, it)
+		c.closing = it.last
+	}
+	c.outMu.Unlock()
+	select {
+	case c.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// maxQueued bounds frames waiting for a slow socket beyond deliveries (which
+// link credit bounds): the reader waits rather than queue more answers.
+const maxQueued = 10_000
+
+func (c *conn) waitRoom() {
+	for {
+		c.outMu.Lock()
+		n := len(c.out)
+		c.outMu.Unlock()
+		if n < maxQueued {
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// emptyFrame keeps an idle connection alive.
+var emptyFrame = []byte{0, 0, 0, 8, 2, 0, 0, 0}
+
+func (c *conn) writeLoop() {
+	defer close(c.done)
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		c.outMu.Lock()
+		items := c.out
+		c.out = nil
+		idle := c.sendIdle
+		c.outMu.Unlock()
+		if len(items) == 0 {
+			if w.Buffered() > 0 && w.Flush() != nil {
+				c.nc.Close()
+				return
+			}
+			var tick <-chan time.Time
+			if idle > 0 {
+				tick = time.After(idle)
+			}
+			select {
+			case <-c.outWake:
+			case <-tick:
+				w.Write(emptyFrame)
+			}
+			continue
+		}
+		for _, it := range items {
+			if _, err := w.Write(it.buf); err != nil {
+				c.nc.Close()
+				return
+			}
+			if it.ackTag != 0 {
+				c.sess.Ack(c.ctx, "", it.ackTag, false, false)
+			}
+			if it.last {
+				w.Flush()
+				c.endWrites()
+				return
+			}
+		}
+	}
+}
+
+// endWrites half-closes the connection after the last frame and bounds the
+// reader's wait for the client to go.
+func (c *conn) endWrites() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now().Add(time.Second))
+}
+
+// finish ends the connection once the writer is done: what the client still
+// sends is read for a moment, so that closing does not reset the connection
+// before the client has read our last frame.
+func (c *conn) finish() {
+	<-c.done
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(c.nc, 4<<20))
+	c.nc.Close()
+}
+
+// condition names the AMQP error condition of a core error.
+func condition(err error) wire.Symbol {
+	switch {
+	case errors.Is(err, core.ErrUnauthorized), errors.Is(err, core.ErrTempNotOwned):
+		return wire.CondUnauthorizedAccess
+	case errors.Is(err, core.ErrNoSuchDestination):
+		return wire.CondNotFound
+	case errors.Is(err, core.ErrInvalidDestination), errors.Is(err, core.ErrInvalidSelector),
+		errors.Is(err, core.ErrDurableNeedsTopic), errors.Is(err, core.ErrDurableNeedsID):
+		return wire.CondInvalidField
+	case errors.Is(err, core.ErrDurableInUse), errors.Is(err, core.ErrClientIDInUse):
+		return wire.CondResourceLocked
+	case errors.Is(err, core.ErrDestinationFull):
+		return wire.CondResourceLimitExceeded
+	case errors.Is(err, core.ErrClosed), errors.Is(err, core.ErrNotMaster):
+		return wire.CondConnectionForced
+	}
+	return wire.CondInternalError
+}
