@@ -33,21 +33,21 @@ type benchConfig struct {
 }
 
 func cmdBench(args []string) error {
-	fs := flagSet("bench", "[flags]", "Measures a broker: producers send --count messages in all while consumers\nreceive them; prints send and receive rates and the latency percentiles.\nA send counts once the broker confirmed it (STOMP receipt for persistent\nsends, MQTT PUBACK/PUBCOMP for QoS 1/2); --window confirmations may be\noutstanding per producer, as a pipelining client does.")
+	fs := flagSet("bench", "[flags]", "Measures a broker: producers send --count messages in all while consumers\nreceive them; prints send and receive rates and the latency percentiles.\nA send counts once the broker confirmed it (STOMP receipt for persistent\nsends, MQTT PUBACK/PUBCOMP for QoS 1/2, AMQP accepted outcome);\n--window confirmations may be outstanding per producer, as a pipelining\nclient does.")
 	u := fs.String("url", "", "broker: tcp://host:port, or failover:(…) for STOMP (default: the protocol's port on 127.0.0.1)")
-	proto := fs.String("proto", "stomp", "protocol: stomp or mqtt")
+	proto := fs.String("proto", "stomp", "protocol: stomp, mqtt or amqp")
 	producers := fs.Int("producers", 1, "producer connections")
 	consumers := fs.Int("consumers", 1, "consumer connections")
 	count := fs.Int("count", 100_000, "messages in all")
 	size := fs.Int("size", 128, "message body bytes (at least 8)")
-	persistent := fs.Bool("persistent", false, "STOMP: persistent messages confirmed by receipt")
+	persistent := fs.Bool("persistent", false, "STOMP: persistent messages confirmed by receipt; AMQP: durable messages")
 	qos := fs.Int("qos", 1, "MQTT: QoS of publishes and subscriptions")
 	sessionSub := fs.Bool("session", false, "MQTT: consumers keep persistent sessions (clean session false)")
 	window := fs.Int("window", 1, "unconfirmed sends each producer may have outstanding")
 	idle := fs.Int("idle", 0, "MQTT: instead of messages, hold this many idle connections and print the broker's memory (needs --http)")
 	adminURL := fs.String("http", defaultHTTP, "admin API of the broker, for --idle")
 	hold := fs.Duration("hold", 5*time.Second, "with --idle: how long the connections are held before the broker's memory is read")
-	dest := fs.String("destination", "", "STOMP destination (default /queue/hamq.bench; a /topic/ gives every consumer every message) or MQTT topic (default hamq/bench)")
+	dest := fs.String("destination", "", "STOMP destination (default /queue/hamq.bench; a /topic/ gives every consumer every message), MQTT topic (default hamq/bench) or AMQP address (default queue://hamq.bench)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
@@ -65,8 +65,13 @@ func cmdBench(args []string) error {
 		cfg.dest = orDefault(cfg.dest, "hamq/bench")
 		fanOut = true
 		dial = dialMQTTBench
+	case "amqp":
+		cfg.url = orDefault(cfg.url, "tcp://127.0.0.1:5672")
+		cfg.dest = orDefault(cfg.dest, "queue://hamq.bench")
+		fanOut = strings.HasPrefix(cfg.dest, "topic://")
+		dial = dialAMQPBench
 	default:
-		return fmt.Errorf("--proto %q: want stomp or mqtt", *proto)
+		return fmt.Errorf("--proto %q: want stomp, mqtt or amqp", *proto)
 	}
 	if *idle > 0 {
 		if *proto != "mqtt" {
@@ -172,6 +177,10 @@ func cmdBench(args []string) error {
 		kind = fmt.Sprintf("QoS %d, persistent-session subscribers", cfg.qos)
 	case *proto == "mqtt":
 		kind = fmt.Sprintf("QoS %d, clean sessions", cfg.qos)
+	case *proto == "amqp" && cfg.persistent:
+		kind = "durable, unsettled"
+	case *proto == "amqp":
+		kind = "non-durable, unsettled"
 	case cfg.persistent:
 		kind = "persistent"
 	}

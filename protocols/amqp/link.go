@@ -231,21 +231,21 @@ func (l *link) Deliver(d core.Delivery) {
 	t := &wire.Transfer{Handle: l.handle, DeliveryID: &id, DeliveryTag: binary.BigEndian.AppendUint64(nil, d.Tag),
 		MessageFormat: &format, Settled: l.presettled}
 	var frames []outItem
-	for {
-		head := frame(s.channel, t, nil)
-		room := int(c.peerMaxFrame) - len(head)
-		if room < 1 {
-			room = 1
+	if whole := frame(s.channel, t, payload); len(whole) <= int(c.peerMaxFrame) {
+		frames = []outItem{{buf: whole}}
+	} else {
+		// Too large for one frame: as many as it takes, each as full as
+		// the client's max-frame-size allows.
+		t.More = true
+		for len(payload) > 0 {
+			room := max(int(c.peerMaxFrame)-len(frame(s.channel, t, nil)), 1)
+			n := min(len(payload), room)
+			t.More = n < len(payload)
+			frames = append(frames, outItem{buf: frame(s.channel, t, payload[:n])})
+			payload = payload[n:]
+			// Continuations repeat only the handle.
+			t = &wire.Transfer{Handle: l.handle, Settled: l.presettled, More: true}
 		}
-		t.More = len(payload) > room
-		n := min(len(payload), room)
-		frames = append(frames, outItem{buf: frame(s.channel, t, payload[:n])})
-		payload = payload[n:]
-		if !t.More {
-			break
-		}
-		// Continuations repeat only the handle.
-		t = &wire.Transfer{Handle: l.handle, Settled: l.presettled}
 	}
 	if l.presettled {
 		frames[len(frames)-1].ackTag = d.Tag

@@ -31,8 +31,15 @@ func (h *hook) Provides(b byte) bool {
 	}, []byte{b})
 }
 
-// OnConnectAuthenticate lets everyone in until the user store exists.
-func (h *hook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+// OnConnectAuthenticate checks the client against the broker's user store;
+// mochi answers a false with CONNACK "not authorized" (0x87; 5 in 3.1.1).
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if err := h.s.b.Authenticate(string(pk.Connect.Username), string(pk.Connect.Password)); err != nil {
+		h.s.log.Warn("authentication failed", "client", cl.ID, "remote", cl.Net.Remote, "err", err)
+		return false
+	}
+	return true
+}
 
 // internalTopic is where mochi's own copy of a will goes, since hamq sends
 // wills through the core; nobody may subscribe to it.

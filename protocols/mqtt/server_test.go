@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type broker struct {
 	t         *testing.T
 	dir       string
+	cfg       core.Config
 	opts      Options
 	mqttAddr  string
 	stompAddr string
@@ -33,7 +35,7 @@ type broker struct {
 }
 
 func startBroker(t *testing.T, change ...func(*Options)) *broker {
-	br := &broker{t: t, dir: t.TempDir(), opts: DefaultOptions()}
+	br := &broker{t: t, dir: t.TempDir(), cfg: core.DefaultConfig(), opts: DefaultOptions()}
 	for _, c := range change {
 		c(&br.opts)
 	}
@@ -60,7 +62,7 @@ func (br *broker) start() {
 	if br.st, err = store.Open(br.dir, store.Options{}, quiet); err != nil {
 		t.Fatal(err)
 	}
-	if br.b, err = core.NewBroker(core.DefaultConfig(), br.st, quiet); err != nil {
+	if br.b, err = core.NewBroker(br.cfg, br.st, quiet); err != nil {
 		t.Fatal(err)
 	}
 	if br.m, err = NewServer(br.b, br.opts, quiet); err != nil {
@@ -243,5 +245,33 @@ func TestSharedSubscription(t *testing.T) {
 	}
 	if len(seen) != 20 {
 		t.Fatalf("seen %v", seen)
+	}
+}
+
+func TestUserStoreRefusesBadCredentials(t *testing.T) {
+	br := &broker{t: t, dir: t.TempDir(), cfg: core.DefaultConfig(), opts: DefaultOptions()}
+	br.cfg.Users, br.cfg.Anonymous = map[string]string{"alice": "secret"}, false
+	br.start()
+	t.Cleanup(br.stop)
+	connect := func(user, password string) error {
+		opts := paho.NewClientOptions().AddBroker("tcp://" + br.mqttAddr).SetClientID("auth-" + user + password).
+			SetUsername(user).SetPassword(password).SetAutoReconnect(false).SetConnectRetry(false)
+		c := paho.NewClient(opts)
+		tok := c.Connect()
+		if !tok.WaitTimeout(5 * time.Second) {
+			t.Fatal("connect timed out")
+		}
+		if tok.Error() == nil {
+			c.Disconnect(0)
+		}
+		return tok.Error()
+	}
+	for _, bad := range [][2]string{{"alice", "wrong"}, {"mallory", "secret"}, {"", ""}} {
+		if err := connect(bad[0], bad[1]); err == nil || !strings.Contains(err.Error(), "not Authorized") {
+			t.Errorf("user %q password %q: %v, want refused as not authorized", bad[0], bad[1], err)
+		}
+	}
+	if err := connect("alice", "secret"); err != nil {
+		t.Errorf("alice with her password: %v", err)
 	}
 }

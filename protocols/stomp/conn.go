@@ -379,6 +379,10 @@ func (c *conn) connect(f *frame.Frame) error {
 			return protocolErrorf("invalid heart-beat header %q", hb)
 		}
 	}
+	if err := c.srv.b.Authenticate(f.Header.Get(frame.Login), f.Header.Get(frame.Passcode)); err != nil {
+		c.srv.log.Warn("authentication failed", "remote", c.nc.RemoteAddr(), "err", err)
+		return err
+	}
 	sess, err := c.srv.b.Connect(core.ConnInfo{Protocol: "stomp", RemoteAddr: c.nc.RemoteAddr().String(),
 		ClientID: f.Header.Get("client-id"), User: f.Header.Get(frame.Login)})
 	if err != nil {

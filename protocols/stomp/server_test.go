@@ -448,3 +448,19 @@ func TestPipelinedReceiptsInOrder(t *testing.T) {
 		t.Fatalf("queue holds %d of %d", st.Size, n)
 	}
 }
+
+func TestUserStoreRefusesBadCredentials(t *testing.T) {
+	s := startServer(t, func(c *core.Config) { c.Users, c.Anonymous = map[string]string{"alice": "secret"}, false }, nil)
+	for _, login := range []string{"login:alice\npasscode:wrong\n", "login:mallory\npasscode:secret\n", ""} {
+		r := dialRaw(t, s.addr)
+		r.write("CONNECT\naccept-version:1.2\n" + login + "\n\x00")
+		cmd, h, _ := r.frame()
+		if cmd != "ERROR" || !strings.Contains(h["message"], "authentication failed") || !r.closed() {
+			t.Errorf("%q: %s %v, want ERROR authentication failed and the connection closed", login, cmd, h)
+		}
+	}
+	c := s.dial(t, stomp.ConnOpt.Login("alice", "secret"))
+	if err := c.Send("/queue/auth", "text/plain", []byte("in"), stomp.SendOpt.Receipt); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -54,6 +54,9 @@ func TestLoadErrors(t *testing.T) {
 		{"stomps:\n  address: off\n", "hamq.yaml:1: stomps: unknown key (did you mean stomp?)"},
 		{"stomp: 5\n", `hamq.yaml:1: stomp: want a section of keys, found "5"`},
 		{"stomp:\n  address: [a, b]\n", "hamq.yaml:2: stomp.address: want a single value, found a list"},
+		{"auth:\n  users:\n    - alice:secret\n    - bob\n", `hamq.yaml:4: auth.users: want entries of the form name:password, found "bob"`},
+		{"amqp:\n  maxFrameSize: 8GiB\n", "hamq.yaml:2: amqp.maxFrameSize: 8GiB is above the maximum of 4294967295"},
+		{"amqp:\n  bareAddress: exchange\n", `hamq.yaml:2: amqp.bareAddress: "exchange" is not one of queue, topic`},
 		{"stomp:\n  address: \"x\n", "hamq.yaml: line 2: found unexpected end of stream"},
 	} {
 		p := filepath.Join(t.TempDir(), "hamq.yaml")
