@@ -192,3 +192,37 @@ func TestBadInputClosesWithItsCondition(t *testing.T) {
 		t.Errorf("the other client got %q", m.GetData())
 	}
 }
+
+func TestIdleTimeout(t *testing.T) {
+	s := startServer(t, nil, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
+	r := dialRaw(t, s.addr)
+	r.write(wire.AMQPHeader.Append(nil))
+	r.header(wire.AMQPHeader)
+	// The client asks for frames at least every 200 ms; it then goes
+	// silent, so the server closes it after its own 300 ms.
+	r.send(0, &wire.Open{ContainerID: "idle", MaxFrameSize: 1 << 20, ChannelMax: 10, IdleTimeOut: 200}, nil)
+	open, ok := r.next().(*wire.Open)
+	if !ok || open.IdleTimeOut != 300 {
+		t.Fatalf("open %+v, want idle-time-out 300", open)
+	}
+	empties := 0
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if f.IsEmpty() {
+			empties++
+			continue
+		}
+		p, _, _ := wire.DecodePerformative(f)
+		cl, ok := p.(*wire.Close)
+		if !ok || cl.Error == nil || cl.Error.Condition != wire.CondResourceLimitExceeded {
+			t.Fatalf("%T %+v, want close with amqp:resource-limit-exceeded", p, p)
+		}
+		break
+	}
+	if empties == 0 {
+		t.Error("the server sent no empty frames to a client with an idle timeout")
+	}
+}

@@ -403,3 +403,38 @@ func TestMaxConnections(t *testing.T) {
 	}
 	send(t, c.sender(t, "queue://still", nil), "ok")
 }
+
+func TestSessionsAndLinksShareAConnection(t *testing.T) {
+	s := startServer(t, nil, nil)
+	c := s.dial(t, nil)
+	other, err := c.conn.NewSession(ctx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := c.receiver(t, "queue://s1", nil)
+	r2, err := other.NewReceiver(ctx(t), "queue://s2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd2, err := other.NewSender(ctx(t), "queue://s1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, c.sender(t, "queue://s2", nil), "to s2")
+	send(t, snd2, "to s1")
+	m := receive(t, r1)
+	if string(m.GetData()) != "to s1" {
+		t.Errorf("s1 got %q", m.GetData())
+	}
+	accept(t, r1, m)
+	if m := receive(t, r2); string(m.GetData()) != "to s2" {
+		t.Errorf("s2 got %q", m.GetData())
+	}
+	if err := other.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	send(t, c.sender(t, "queue://s1", nil), "after end")
+	if m := receive(t, r1); string(m.GetData()) != "after end" {
+		t.Errorf("after the other session ended: %q", m.GetData())
+	}
+}
