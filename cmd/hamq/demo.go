@@ -22,7 +22,7 @@ import (
 // demoNode is one hamq process of the demo cluster.
 type demoNode struct {
 	name                          string
-	stomp, mqtt, ws, http, replic string
+	stomp, mqtt, amqp, ws, http, replic string
 	cmd                           *exec.Cmd
 	exited                        chan struct{}
 }
@@ -53,15 +53,15 @@ func cmdDemo(args []string) error {
 		return err
 	}
 	defer zk.Close()
-	ports, err := demoPorts(15)
+	ports, err := demoPorts(18)
 	if err != nil {
 		return err
 	}
 	var nodes []*demoNode
 	defer func() { stopDemoNodes(nodes) }()
 	for i := range 3 {
-		p := ports[5*i:]
-		n := &demoNode{name: fmt.Sprintf("node%d", i+1), stomp: p[0], mqtt: p[1], ws: p[2], http: p[3], replic: p[4]}
+		p := ports[6*i:]
+		n := &demoNode{name: fmt.Sprintf("node%d", i+1), stomp: p[0], mqtt: p[1], amqp: p[2], ws: p[3], http: p[4], replic: p[5]}
 		if err := n.start(self, root, zk.Connect()); err != nil {
 			return err
 		}
@@ -69,14 +69,15 @@ func cmdDemo(args []string) error {
 	}
 	fmt.Printf("ZooKeeper: %s\n\n", zk.Connect())
 	for _, n := range nodes {
-		fmt.Printf("%s (pid %d): stomp tcp://%s  mqtt tcp://%s  ws ws://%s  admin http://%s  log %s\n",
-			n.name, n.cmd.Process.Pid, n.stomp, n.mqtt, n.ws, n.http, filepath.Join(root, n.name+".log"))
+		fmt.Printf("%s (pid %d): stomp tcp://%s  mqtt tcp://%s  amqp amqp://%s  ws ws://%s  admin http://%s  log %s\n",
+			n.name, n.cmd.Process.Pid, n.stomp, n.mqtt, n.amqp, n.ws, n.http, filepath.Join(root, n.name+".log"))
 	}
-	var stompURLs, stompHosts, mqttHosts []string
+	var stompURLs, stompHosts, mqttHosts, amqpHosts []string
 	for _, n := range nodes {
 		stompURLs = append(stompURLs, "tcp://"+n.stomp)
 		stompHosts = append(stompHosts, fmt.Sprintf("(%q, %s)", "127.0.0.1", port(n.stomp)))
 		mqttHosts = append(mqttHosts, n.mqtt)
+		amqpHosts = append(amqpHosts, fmt.Sprintf("%q", n.amqp))
 	}
 	failover := "failover:(" + strings.Join(stompURLs, ",") + ")"
 	fmt.Printf("\nFailover URL: %s\n", failover)
@@ -84,7 +85,8 @@ func cmdDemo(args []string) error {
 	fmt.Printf("  hamq receive --url '%s'\n", failover)
 	fmt.Printf("  hamq cluster status --http http://%s\n", nodes[0].http)
 	fmt.Printf("  stomp.py: stomp.Connection([%s])\n", strings.Join(stompHosts, ", "))
-	fmt.Printf("  MQTT clients: try %s in turn (only the master accepts)\n\n", strings.Join(mqttHosts, ", "))
+	fmt.Printf("  MQTT clients: try %s in turn (only the master accepts)\n", strings.Join(mqttHosts, ", "))
+	fmt.Printf("  Qpid Proton: container.connect(urls=[%s])\n\n", strings.Join(amqpHosts, ", "))
 
 	master := ""
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -148,7 +150,7 @@ func (n *demoNode) start(self, root, zk string) error {
 	}
 	defer logf.Close()
 	n.cmd = exec.Command(self, "start", "--config", os.DevNull, "--data", filepath.Join(root, n.name),
-		"--stomp", n.stomp, "--mqtt", n.mqtt, "--ws", n.ws, "--http", n.http, "--amqp", "off",
+		"--stomp", n.stomp, "--mqtt", n.mqtt, "--ws", n.ws, "--http", n.http, "--amqp", n.amqp,
 		"--zk", zk, "--bind", n.replic, "--replicas", "3", "--broker-name", "demo")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	// Ctrl-C goes to the demo, which stops the nodes in order.
