@@ -21,10 +21,10 @@ import (
 
 // demoNode is one hamq process of the demo cluster.
 type demoNode struct {
-	name                          string
+	name                                string
 	stomp, mqtt, amqp, ws, http, replic string
-	cmd                           *exec.Cmd
-	exited                        chan struct{}
+	cmd                                 *exec.Cmd
+	exited                              chan struct{}
 }
 
 func cmdDemo(args []string) error {
