@@ -6,8 +6,11 @@
 #   bench/compare.sh cluster   a 3-node hamq cluster (quorum_mem) vs standalone hamq vs ActiveMQ,
 #                              then the catch-up rate of a slave that missed 1 GiB
 #   bench/compare.sh catchup   only the catch-up
+#   bench/compare.sh mqtt      standalone hamq vs Debian's Mosquitto 2.0 (QoS 1, clean sessions), and
+#                              vs Debian's RabbitMQ (QoS 1 to a persistent-session subscriber)
+#   bench/compare.sh amqp      standalone hamq: AMQP durable unsettled sends vs STOMP persistent ones
 #
-# Needs Debian's activemq (and zookeeper for cluster). Everything listens on
+# Needs Debian's activemq (and zookeeper for cluster; mosquitto and rabbitmq-server for mqtt). Everything listens on
 # loopback and is stopped at the end; data lives in a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,15 +54,13 @@ activemq() {
 	pids+=($!)
 	wait_port 26613
 	loads tcp://127.0.0.1:26613 "ActiveMQ 5.17"
-	kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+	stop_last
 }
 
 standalone() {
-	"$hamq" start --config /dev/null --data "$work/standalone" --stomp 127.0.0.1:36613 --mqtt off --ws off --amqp off --http 127.0.0.1:38161 >"$work/standalone.log" 2>&1 &
-	pids+=($!)
-	wait_port 36613
+	hamq_standalone
 	loads tcp://127.0.0.1:36613 "hamq standalone"
-	kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+	stop_last
 }
 
 # settle lets the disk write back what the last phase left dirty, which
@@ -110,9 +111,78 @@ catchup() {
 	kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 }
 
+# mqtt_loads URL LABEL [--session]
+mqtt_loads() {
+	echo "== $2: 4 publishers, 1 subscriber, 1 KiB, QoS 1, window 100 ${3:+(persistent-session subscriber)}"
+	"$hamq" bench --proto mqtt --url "$1" --producers 4 --consumers 1 --count 100000 --size 1024 --qos 1 --window 100 $3 | grep -E 'send|receive'
+}
+
+hamq_standalone() { # ARGS...: starts a standalone hamq with STOMP 36613, MQTT 31883, AMQP 35672
+	"$hamq" start --config /dev/null --data "$work/hamq.$RANDOM" --stomp 127.0.0.1:36613 --mqtt 127.0.0.1:31883 --amqp 127.0.0.1:35672 \
+		--ws off --http 127.0.0.1:38161 >>"$work/hamq.log" 2>&1 &
+	pids+=($!)
+	wait_port 36613
+}
+
+stop_last() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; }
+
+mosquitto_phase() {
+	command -v mosquitto >/dev/null || { echo "install Debian's mosquitto: apt-get install mosquitto" >&2; exit 1; }
+	# Unbounded queues, as hamq's: Mosquitto's default of 1000 queued QoS 1
+	# messages per client would drop most of a 4-publisher burst.
+	printf 'listener 21885 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\npersistence false\n' >"$work/mosquitto.conf"
+	mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+	pids+=($!)
+	wait_port 21885
+	mqtt_loads tcp://127.0.0.1:21885 "Mosquitto 2.0"
+	stop_last
+}
+
+rabbitmq_phase() {
+	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || { echo "install Debian's rabbitmq-server: apt-get install rabbitmq-server" >&2; exit 1; }
+	local r="$work/rabbitmq"
+	mkdir -p "$r"
+	echo "[rabbitmq_mqtt]." >"$r/enabled_plugins"
+	printf 'listeners.tcp.default = 127.0.0.1:25673\nmqtt.listeners.tcp.default = 127.0.0.1:21884\nloopback_users = none\nmqtt.allow_anonymous = true\n' >"$r/rabbitmq.conf"
+	env HOME="$r" RABBITMQ_NODENAME=hamqcmp@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_DIST_PORT=25674 \
+		ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_MNESIA_BASE="$r/mnesia" RABBITMQ_LOG_BASE="$r/log" \
+		RABBITMQ_ENABLED_PLUGINS_FILE="$r/enabled_plugins" RABBITMQ_CONFIG_FILE="$r/rabbitmq" RABBITMQ_PID_FILE="$r/pid" \
+		/usr/lib/rabbitmq/bin/rabbitmq-server >"$r/out.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/21884) 2>/dev/null && break; sleep 0.1; done
+	mqtt_loads tcp://127.0.0.1:21884 "RabbitMQ (durable MQTT)" --session
+	env HOME="$r" RABBITMQ_NODENAME=hamqcmp@localhost /usr/lib/rabbitmq/bin/rabbitmqctl stop >/dev/null 2>&1 || true
+	epmd -kill >/dev/null 2>&1 || true # the Erlang port mapper RabbitMQ started
+	wait "${pids[-1]}" 2>/dev/null || true
+}
+
+mqtt() {
+	hamq_standalone
+	mqtt_loads tcp://127.0.0.1:31883 "hamq standalone"
+	stop_last
+	settle
+	mosquitto_phase
+	settle
+	hamq_standalone
+	mqtt_loads tcp://127.0.0.1:31883 "hamq standalone" --session
+	stop_last
+	settle
+	rabbitmq_phase
+}
+
+amqp() {
+	hamq_standalone
+	echo "== hamq standalone: 4 producers, 4 consumers, 1 KiB, window 100: STOMP persistent, then AMQP durable unsettled"
+	"$hamq" bench --url tcp://127.0.0.1:36613 --producers 4 --consumers 4 --count 100000 --size 1024 --persistent --window 100 --destination /queue/cmp.stomp | grep -E 'send|receive'
+	"$hamq" bench --proto amqp --url tcp://127.0.0.1:35672 --producers 4 --consumers 4 --count 100000 --size 1024 --persistent --window 100 --destination queue://cmp.amqp | grep -E 'send|receive'
+	stop_last
+}
+
 case $mode in
 stomp) activemq; settle; standalone ;;
 cluster) cluster; settle; standalone; settle; activemq; settle; catchup ;;
 catchup) catchup ;;
-*) echo "usage: bench/compare.sh stomp|cluster|catchup" >&2; exit 2 ;;
+mqtt) mqtt ;;
+amqp) amqp ;;
+*) echo "usage: bench/compare.sh stomp|cluster|catchup|mqtt|amqp" >&2; exit 2 ;;
 esac

@@ -25,7 +25,7 @@ type testServer struct {
 
 // startServer runs a broker on a fresh store and an AMQP listener on a
 // loopback port, all stopped at the end of the test.
-func startServer(t *testing.T, cfg func(*core.Config), opts func(*Options)) *testServer {
+func startServer(t testing.TB, cfg func(*core.Config), opts func(*Options)) *testServer {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{}, quiet)
 	if err != nil {
@@ -64,7 +64,7 @@ func startServer(t *testing.T, cfg func(*core.Config), opts func(*Options)) *tes
 	return &testServer{addr: ln.Addr().String(), b: b}
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c
@@ -76,7 +76,7 @@ type client struct {
 	sess *goamqp.Session
 }
 
-func (s *testServer) dial(t *testing.T, opts *goamqp.ConnOptions) *client {
+func (s *testServer) dial(t testing.TB, opts *goamqp.ConnOptions) *client {
 	t.Helper()
 	conn, err := goamqp.Dial(ctx(t), "amqp://"+s.addr, opts)
 	if err != nil {
@@ -90,7 +90,7 @@ func (s *testServer) dial(t *testing.T, opts *goamqp.ConnOptions) *client {
 	return &client{conn: conn, sess: sess}
 }
 
-func (c *client) sender(t *testing.T, target string, opts *goamqp.SenderOptions) *goamqp.Sender {
+func (c *client) sender(t testing.TB, target string, opts *goamqp.SenderOptions) *goamqp.Sender {
 	t.Helper()
 	s, err := c.sess.NewSender(ctx(t), target, opts)
 	if err != nil {
@@ -99,7 +99,7 @@ func (c *client) sender(t *testing.T, target string, opts *goamqp.SenderOptions)
 	return s
 }
 
-func (c *client) receiver(t *testing.T, source string, opts *goamqp.ReceiverOptions) *goamqp.Receiver {
+func (c *client) receiver(t testing.TB, source string, opts *goamqp.ReceiverOptions) *goamqp.Receiver {
 	t.Helper()
 	r, err := c.sess.NewReceiver(ctx(t), source, opts)
 	if err != nil {
