@@ -79,25 +79,60 @@ func (n *node) status() (ha.Status, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-// accepts reports whether the node takes client connections on port: a
-// STOMP CONNECT answered by CONNECTED, or for other ports a TCP connection
-// that is accepted.
-func accepts(addr string, stomp bool) bool {
+// greeting is a client's first bytes and the start of the answer of a
+// server that speaks its protocol.
+type greeting struct{ hello, answer string }
+
+var (
+	stompGreeting = &greeting{"CONNECT\naccept-version:1.2\nhost:x\n\n\x00", "CONNECTED"}
+	// An AMQP 1.0 server that takes clients without SASL echoes the
+	// protocol header.
+	amqpGreeting = &greeting{"AMQP\x00\x01\x00\x00", "AMQP\x00\x01\x00\x00"}
+)
+
+// accepts reports whether the node takes client connections on addr: a
+// TCP connection that is accepted and, given a greeting, answered as a
+// server of that protocol answers.
+func accepts(addr string, g *greeting) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
-	if !stomp {
+	if g == nil {
 		return true
 	}
 	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("CONNECT\naccept-version:1.2\nhost:x\n\n\x00")); err != nil {
+	if _, err := c.Write([]byte(g.hello)); err != nil {
 		return false
 	}
-	buf := make([]byte, 9)
-	_, err = c.Read(buf)
-	return err == nil && string(buf) == "CONNECTED"
+	buf := make([]byte, len(g.answer))
+	_, err = io.ReadFull(c, buf)
+	return err == nil && string(buf) == g.answer
+}
+
+// checkRefusesClients fails t for each client port of n that takes
+// connections.
+func checkRefusesClients(t *testing.T, n *node, what string) {
+	t.Helper()
+	for name, addr := range n.clientPorts() {
+		if accepts(addr, nil) {
+			t.Errorf("%s %s accepts %s connections", what, n.http, name)
+		}
+	}
+}
+
+// checkServesAMQP fails t unless n answers an AMQP protocol header
+// within a second: a new master opens its client listeners one after
+// another, STOMP, which waitMaster sees, first.
+func checkServesAMQP(t *testing.T, n *node, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); !accepts(n.amqp, amqpGreeting); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("%s %s does not serve AMQP on %s", what, n.http, n.amqp)
+			return
+		}
+	}
 }
 
 // isolate cuts n off from ZooKeeper (or heals it).
@@ -126,7 +161,7 @@ func waitMasterAmong(nodes []*node, timeout time.Duration) (*node, error) {
 				masters = append(masters, n)
 			}
 		}
-		if len(masters) == 1 && accepts(masters[0].stomp, true) {
+		if len(masters) == 1 && accepts(masters[0].stomp, stompGreeting) {
 			return masters[0], nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -177,15 +212,9 @@ func TestClusterOneMasterAndFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range c.nodes {
-		if n == master {
-			continue
-		}
-		for _, p := range []struct{ name, addr string }{{"stomp", n.stomp}, {"mqtt", n.mqtt}, {"ws", n.ws}} {
-			if accepts(p.addr, false) {
-				t.Errorf("slave %s accepts %s connections", n.http, p.name)
-			}
-		}
+	checkServesAMQP(t, master, "master")
+	for _, n := range c.others(master) {
+		checkRefusesClients(t, n, "slave")
 	}
 	if out, code := hamq(t, "send", "--url", c.failoverURL(), "--count", "200", "--body", "before"); code != 0 {
 		t.Fatalf("hamq send: %s", out)
@@ -198,15 +227,14 @@ func TestClusterOneMasterAndFailover(t *testing.T) {
 		t.Fatalf("after kill -9 of the master: %v", err)
 	}
 	t.Logf("a new master accepted STOMP %v after kill -9 of the old one", time.Since(killed).Round(time.Millisecond))
+	checkServesAMQP(t, next, "new master")
 	if out, code := hamq(t, "send", "--url", c.failoverURL(), "--count", "100", "--body", "after"); code != 0 {
 		t.Fatalf("hamq send after failover: %s", out)
 	}
 
 	master.start()
 	waitCaughtUp(t, master, next)
-	if accepts(master.stomp, false) || accepts(master.mqtt, false) {
-		t.Error("the old master, restarted as a slave, accepts client connections")
-	}
+	checkRefusesClients(t, master, "the old master, restarted as a slave,")
 	out, _ := hamq(t, "cluster", "status", "--http", "http://"+master.http)
 	if strings.Count(out, "slave") != 2 || strings.Count(out, "master") != 1 {
 		t.Errorf("hamq cluster status:\n%s", out)
@@ -377,7 +405,7 @@ func testIsolation(t *testing.T, how string) {
 					t.Logf("new master serving %v after the isolation", time.Since(isolatedAt).Round(time.Millisecond))
 					// A stopped process's listen queue still takes
 					// connections; only a running one can be seen to close.
-					for deadline := time.Now().Add(10 * time.Second); how != "sigstop" && accepts(master.stomp, false); time.Sleep(50 * time.Millisecond) {
+					for deadline := time.Now().Add(10 * time.Second); how != "sigstop" && accepts(master.stomp, nil); time.Sleep(50 * time.Millisecond) {
 						if time.Now().After(deadline) {
 							t.Error("the isolated old master still accepts STOMP connections")
 							break
@@ -471,12 +499,12 @@ func TestClusterNoQuorumConfirmsNothing(t *testing.T) {
 	master.kill()
 	slaves[0].kill()
 	time.Sleep(zkSessionTimeout + 2*time.Second)
-	if accepts(slaves[1].stomp, false) {
+	if accepts(slaves[1].stomp, nil) {
 		t.Fatal("a node alone accepts clients")
 	}
 	slaves[1].start()
 	time.Sleep(zkSessionTimeout + 2*time.Second)
-	if accepts(slaves[1].stomp, false) {
+	if accepts(slaves[1].stomp, nil) {
 		t.Fatal("the one node left accepts clients")
 	}
 	if st, err := slaves[1].status(); err != nil || st.Role == ha.RoleMaster {

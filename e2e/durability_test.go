@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// receiveAll drains a queue with stomp.py and counts each body.
-func receiveAll(t *testing.T, n *node, dest string) map[string]int {
+// receiveAll receives from dest with stomp.py until none came for quiet
+// seconds and counts each body.
+func receiveAll(t *testing.T, n *node, dest, quiet string) map[string]int {
 	t.Helper()
 	needPython(t, "stomp")
 	host, port := hostPort(t, n.stomp)
@@ -20,7 +21,7 @@ func receiveAll(t *testing.T, n *node, dest string) map[string]int {
 			got[f[1]]++
 		}
 		return true
-	}, host, port, dest, "2")
+	}, host, port, dest, quiet)
 	return got
 }
 
@@ -42,7 +43,7 @@ func TestStompPyKill9AfterConfirm(t *testing.T) {
 	}
 	n.kill()
 	n.start()
-	got := receiveAll(t, n, "/queue/durable")
+	got := receiveAll(t, n, "/queue/durable", "2")
 	for i := range 1000 {
 		if k := got[fmt.Sprintf("msg-%04d", i)]; k != 1 {
 			t.Errorf("msg-%04d received %d times", i, k)
@@ -54,7 +55,7 @@ func TestStompPyKill9AfterConfirm(t *testing.T) {
 	// Acknowledged messages stay acknowledged across another crash.
 	n.kill()
 	n.start()
-	if again := receiveAll(t, n, "/queue/durable"); len(again) != 0 {
+	if again := receiveAll(t, n, "/queue/durable", "2"); len(again) != 0 {
 		t.Errorf("%d acknowledged messages delivered again after a second kill -9", len(again))
 	}
 }
@@ -81,7 +82,7 @@ func TestStompPyKill9MidStream(t *testing.T) {
 	cmd.Wait()
 	time.Sleep(100 * time.Millisecond)
 	n.start()
-	got := receiveAll(t, n, "/queue/midstream")
+	got := receiveAll(t, n, "/queue/midstream", "2")
 	for id := range confirmed {
 		if got[id] != 1 {
 			t.Errorf("confirmed %s received %d times", id, got[id])

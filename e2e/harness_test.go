@@ -50,6 +50,7 @@ type node struct {
 	data  string
 	stomp string
 	mqtt  string
+	amqp  string
 	ws    string
 	http  string
 	cmd   *exec.Cmd
@@ -81,7 +82,7 @@ func startNode(t *testing.T) *node {
 // with the test.
 func newNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), mqtt: freePort(t), ws: freePort(t), http: freePort(t)}
+	n := &node{t: t, data: t.TempDir(), stomp: freePort(t), mqtt: freePort(t), amqp: freePort(t), ws: freePort(t), http: freePort(t)}
 	t.Cleanup(func() {
 		if n.cmd != nil {
 			n.kill()
@@ -99,7 +100,7 @@ func (n *node) start() {
 		n.log = &bytes.Buffer{} // kept across restarts
 	}
 	n.cmd = exec.Command(hamqBin, append([]string{"start", "--data", n.data, "--stomp", n.stomp, "--http", n.http,
-		"--mqtt", n.mqtt, "--amqp", "off", "--ws", n.ws}, n.extra...)...)
+		"--mqtt", n.mqtt, "--amqp", n.amqp, "--ws", n.ws}, n.extra...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
@@ -113,8 +114,7 @@ func (n *node) start() {
 			if n.cluster {
 				return
 			}
-			if c, err := net.Dial("tcp", n.stomp); err == nil {
-				c.Close()
+			if n.serving() {
 				return
 			}
 		}
@@ -125,6 +125,24 @@ func (n *node) start() {
 		}
 	}
 	n.t.Fatalf("hamq did not come up within 15s\n%s", n.log)
+}
+
+func (n *node) clientPorts() map[string]string {
+	return map[string]string{"stomp": n.stomp, "mqtt": n.mqtt, "ws": n.ws, "amqp": n.amqp}
+}
+
+// serving reports whether every client port takes connections: the
+// broker opens them one after another, so the first alone says nothing of
+// the others.
+func (n *node) serving() bool {
+	for _, addr := range n.clientPorts() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
 }
 
 // kill ends the process with SIGKILL, as a crash would.
@@ -153,7 +171,7 @@ func (n *node) stop() error {
 // import; a missing one fails the test with the package to install.
 const python = "/usr/bin/python3"
 
-var pythonPackages = map[string]string{"stomp": "python3-stomp", "paho.mqtt.client": "python3-paho-mqtt"}
+var pythonPackages = map[string]string{"stomp": "python3-stomp", "paho.mqtt.client": "python3-paho-mqtt", "proton": "python3-qpid-proton"}
 
 func needPython(t *testing.T, module string) {
 	t.Helper()
