@@ -180,6 +180,9 @@ type Confirmation interface {
 	// Wait returns once the message is durable per the store's policy
 	// (at once for a non-persistent one), or with what stopped it.
 	Wait(ctx context.Context) error
+	// Done is closed once Wait returns at once: a front-end answering
+	// many sends together sends what is ready before it waits for more.
+	Done() <-chan struct{}
 }
 
 // Confirmed is the Confirmation of a send that needed nothing stored.
@@ -187,7 +190,10 @@ var Confirmed Confirmation = confirmed{}
 
 type confirmed struct{}
 
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 func (confirmed) Wait(context.Context) error { return nil }
+func (confirmed) Done() <-chan struct{}      { return closedChan }
 
 // SendAsync routes m like Send outside a transaction but returns before the
 // message is durable: a front-end that confirms many sends of one client in

@@ -35,6 +35,9 @@ func (c *Commit) Wait(ctx context.Context) error {
 	}
 }
 
+// Done is closed once Wait returns at once.
+func (c *Commit) Done() <-chan struct{} { return c.done }
+
 // Position is where the commit landed in the log; valid once Wait has
 // returned nil.
 func (c *Commit) Position() Position { return c.pos }

@@ -52,6 +52,12 @@ func (c *conn) confirmLoop() {
 		case <-c.ctx.Done():
 			return
 		}
+		select {
+		case <-it.conf.Done():
+		default:
+			// Not durable yet: what is ready goes out before the wait.
+			flush()
+		}
 		if err := it.conf.Wait(c.ctx); err != nil {
 			if c.ctx.Err() == nil {
 				// Not durable: closing makes the client send it again,

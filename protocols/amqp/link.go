@@ -214,10 +214,14 @@ func matches(descriptor any, names []any) bool {
 func (l *link) Deliver(d core.Delivery) {
 	s := l.s
 	c := s.c
-	payload, err := fromCore(nil, d.Msg)
+	// The message is encoded after room for its transfer's frame header
+	// and performative, written in front of it below, so that a message
+	// fitting one frame costs one buffer.
+	buf, err := fromCore(make([]byte, headRoom, headRoom+len(d.Msg.Body)+512), d.Msg)
 	if err != nil {
 		c.srv.log.Error("cannot encode a message for AMQP", "id", d.Msg.ID, "err", err)
 	}
+	payload := buf[headRoom:]
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if l.detached {
@@ -228,10 +232,14 @@ func (l *link) Deliver(d core.Delivery) {
 	id := s.nextDeliveryID
 	s.nextDeliveryID++
 	format := uint32(0)
-	t := &wire.Transfer{Handle: l.handle, DeliveryID: &id, DeliveryTag: binary.BigEndian.AppendUint64(nil, d.Tag),
-		MessageFormat: &format, Settled: l.presettled}
+	var tag [8]byte
+	binary.BigEndian.PutUint64(tag[:], d.Tag)
+	t := &wire.Transfer{Handle: l.handle, DeliveryID: &id, DeliveryTag: tag[:], MessageFormat: &format, Settled: l.presettled}
 	var frames []outItem
-	if whole := frame(s.channel, t, payload); len(whole) <= int(c.peerMaxFrame) {
+	if head := frame(s.channel, t, nil); len(head) <= headRoom && len(head)+len(payload) <= int(c.peerMaxFrame) {
+		whole := buf[headRoom-len(head):]
+		copy(whole, head)
+		binary.BigEndian.PutUint32(whole, uint32(len(whole))) // the frame's size, first in its header
 		frames = []outItem{{buf: whole}}
 	} else {
 		// Too large for one frame: as many as it takes, each as full as
@@ -254,6 +262,10 @@ func (l *link) Deliver(d core.Delivery) {
 	}
 	s.sendTransfers(frames)
 }
+
+// headRoom holds a transfer's frame header and performative: 8 bytes of
+// header and at most about 40 of performative with an 8-byte tag.
+const headRoom = 64
 
 // flow takes the client's flow state for the link.
 func (l *link) flow(f *wire.Flow) {
