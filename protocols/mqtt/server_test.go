@@ -245,3 +245,30 @@ func TestSharedSubscription(t *testing.T) {
 		t.Fatalf("seen %v", seen)
 	}
 }
+
+// A clean session's connect has nothing stored to forget, and writes
+// nothing: a deletion is a durable, replicated record. What a persistent
+// session stored still goes when it comes back clean. (A SUBACK is read
+// after the connect's forgetting is done.)
+func TestCleanConnectForgetsOnlyWhatIsStored(t *testing.T) {
+	br := startBroker(t)
+	end := br.st.End()
+	for _, id := range []string{"a", "b", "c"} {
+		c := br.client(id, true, nil)
+		wait(t, c.Subscribe("x", 0, nil))
+		c.Disconnect(0)
+	}
+	if got := br.st.End(); got != end {
+		t.Fatalf("clean connects wrote to the store: end %v, then %v", end, got)
+	}
+
+	p := br.client("p", false, nil)
+	wait(t, p.Subscribe("x/#", 1, nil))
+	p.Disconnect(0)
+	p = br.client("p", true, nil)
+	wait(t, p.Subscribe("x", 0, nil))
+	br.b.State("mqtt/", func(k string, _ []byte) error {
+		t.Errorf("%s still stored after a clean connect", k)
+		return nil
+	})
+}
