@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -271,4 +272,24 @@ func TestCleanConnectForgetsOnlyWhatIsStored(t *testing.T) {
 		t.Errorf("%s still stored after a clean connect", k)
 		return nil
 	})
+}
+
+// mochi sends a SUBSCRIBE's retained messages through its outbound queue
+// and drops what does not fit; on one CPU its writer runs only when the
+// reader filling the queue yields, which 32 slots did not outlast.
+func TestRetainedBurstOnOneCPU(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	br := startBroker(t)
+	pub := br.client("pub", true, nil)
+	const n = 1000
+	for i := range n {
+		wait(t, pub.Publish(fmt.Sprintf("r/%d", i), 0, true, "x"))
+	}
+	got := make(chan received, n)
+	sub := br.client("sub", true, got)
+	wait(t, sub.Subscribe("r/#", 0, nil))
+	seen := map[string]bool{}
+	for len(seen) < n {
+		seen[next(t, got).topic] = true
+	}
 }
