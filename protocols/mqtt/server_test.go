@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -273,5 +274,52 @@ func TestUserStoreRefusesBadCredentials(t *testing.T) {
 	}
 	if err := connect("alice", "secret"); err != nil {
 		t.Errorf("alice with her password: %v", err)
+	}
+}
+
+// A clean session's connect has nothing stored to forget, and writes
+// nothing: a deletion is a durable, replicated record. What a persistent
+// session stored still goes when it comes back clean. (A SUBACK is read
+// after the connect's forgetting is done.)
+func TestCleanConnectForgetsOnlyWhatIsStored(t *testing.T) {
+	br := startBroker(t)
+	end := br.st.End()
+	for _, id := range []string{"a", "b", "c"} {
+		c := br.client(id, true, nil)
+		wait(t, c.Subscribe("x", 0, nil))
+		c.Disconnect(0)
+	}
+	if got := br.st.End(); got != end {
+		t.Fatalf("clean connects wrote to the store: end %v, then %v", end, got)
+	}
+
+	p := br.client("p", false, nil)
+	wait(t, p.Subscribe("x/#", 1, nil))
+	p.Disconnect(0)
+	p = br.client("p", true, nil)
+	wait(t, p.Subscribe("x", 0, nil))
+	br.b.State("mqtt/", func(k string, _ []byte) error {
+		t.Errorf("%s still stored after a clean connect", k)
+		return nil
+	})
+}
+
+// mochi sends a SUBSCRIBE's retained messages through its outbound queue
+// and drops what does not fit; on one CPU its writer runs only when the
+// reader filling the queue yields, which 32 slots did not outlast.
+func TestRetainedBurstOnOneCPU(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	br := startBroker(t)
+	pub := br.client("pub", true, nil)
+	const n = 1000
+	for i := range n {
+		wait(t, pub.Publish(fmt.Sprintf("r/%d", i), 0, true, "x"))
+	}
+	got := make(chan received, n)
+	sub := br.client("sub", true, got)
+	wait(t, sub.Subscribe("r/#", 0, nil))
+	seen := map[string]bool{}
+	for len(seen) < n {
+		seen[next(t, got).topic] = true
 	}
 }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,7 +308,9 @@ func persistentSession(cl *mochi.Client) bool {
 	return !cl.Properties.Clean
 }
 
-// forgetStored removes what the store kept of a session.
+// forgetStored removes what the store kept of a session. It runs at every
+// clean session's connect, when there is mostly nothing to remove, and a
+// deletion is a durable, replicated write: only keys that exist are deleted.
 func (s *Server) forgetStored(id string) {
 	ctx := context.Background()
 	var filters []string
@@ -319,5 +322,22 @@ func (s *Server) forgetStored(id string) {
 		s.b.DeleteDurable(ctx, coreClientID(id), f)
 		s.b.DeleteState(ctx, subKey(id, f))
 	}
-	s.b.DeleteState(ctx, keyClient+id)
+	if s.storedClient(id) {
+		s.b.DeleteState(ctx, keyClient+id)
+	}
+}
+
+// errScanned ends a scan of the state early.
+var errScanned = errors.New("mqtt: scan ended")
+
+// storedClient reports whether the store keeps a persistent session's
+// record for id. The scan stops at the first key under the prefix, the
+// record itself when it exists, since a key sorts before those it prefixes.
+func (s *Server) storedClient(id string) bool {
+	found := false
+	s.b.State(keyClient+id, func(k string, _ []byte) error {
+		found = k == keyClient+id
+		return errScanned
+	})
+	return found
 }
