@@ -14,18 +14,18 @@ import (
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/protocols/amqp/wire"
+	"github.com/hamq/hamq/protocols/internal/conns"
 )
 
 // connectTimeout bounds the protocol headers, SASL and open.
 const connectTimeout = 10 * time.Second
 
-// outItem is bytes waiting for the writer; ackTag, when set, acknowledges a
-// pre-settled delivery once written (at most once, as the link asked); last
-// half-closes the connection after it.
-type outItem struct {
+// transferFrame is a frame of a delivery; ackTag, when set, acknowledges a
+// pre-settled delivery once the frame is written (at most once, as its link
+// asked).
+type transferFrame struct {
 	buf    []byte
 	ackTag uint64
-	last   bool
 }
 
 // conn is one client connection: a reader goroutine (run) that handles
@@ -55,24 +55,18 @@ type conn struct {
 	sessions map[uint16]*session // by the client's channel
 
 	readTimeout atomic.Int64 // nanoseconds per read; 0 none
-	draining    atomic.Bool  // the last frame is out: reads keep the deadline the writer set
 
 	confirms  chan confirmItem
 	confirmed chan struct{} // confirmLoop ended
 
-	outMu    sync.Mutex
-	out      []outItem
-	outWake  chan struct{}
-	closing  bool // the last item is queued
-	sendIdle time.Duration
-	done     chan struct{} // writer ended
+	out *conns.Outbox[[]byte]
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, sessions: map[uint16]*session{},
-		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{}),
-		outWake: make(chan struct{}, 1), done: make(chan struct{})}
+		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{})}
+	c.out = conns.NewOutbox(nc, writeBytes, func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, emptyFrame)
 	c.br = bufio.NewReaderSize(deadlineReader{c}, 16<<10)
 	c.fr = wire.NewFrameReader(c.br, wire.MinMaxFrameSize)
 	c.readTimeout.Store(int64(connectTimeout))
@@ -84,7 +78,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 type deadlineReader struct{ c *conn }
 
 func (d deadlineReader) Read(p []byte) (int, error) {
-	if !d.c.draining.Load() {
+	if !d.c.out.Draining() {
 		var t time.Time
 		if to := time.Duration(d.c.readTimeout.Load()); to > 0 {
 			t = time.Now().Add(to)
@@ -95,15 +89,15 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 }
 
 func (c *conn) run() {
-	go c.writeLoop()
+	go c.out.Run()
 	defer func() {
 		c.cancel()
 		if c.sess != nil {
 			<-c.confirmed
 			c.sess.Close()
 		}
-		c.enqueue(outItem{last: true})
-		c.finish()
+		c.out.End()
+		c.out.Finish()
 	}()
 	if err := c.open(); err != nil {
 		c.handshakeFailed(err)
@@ -138,7 +132,7 @@ func (c *conn) run() {
 			c.closeWith(err)
 			return
 		}
-		c.waitRoom()
+		c.out.WaitRoom(maxQueued)
 	}
 }
 
@@ -156,7 +150,7 @@ func (c *conn) handshakeFailed(err error) {
 }
 
 func (c *conn) readFailed(err error) {
-	if c.draining.Load() {
+	if c.out.Draining() {
 		return
 	}
 	var fe *wire.FrameError
@@ -179,11 +173,11 @@ func (c *conn) readFailed(err error) {
 func (c *conn) open() error {
 	h, err := wire.ReadProtocolHeader(c.br)
 	if err != nil {
-		c.enqueue(outItem{buf: wire.AMQPHeader.Append(nil), last: true})
+		c.out.SendLast(wire.AMQPHeader.Append(nil))
 		return fmt.Errorf("bad protocol header: %w", err)
 	}
 	if h == wire.SASLHeader {
-		c.enqueue(outItem{buf: wire.SASLHeader.Append(nil)})
+		c.out.Send(wire.SASLHeader.Append(nil))
 		if err := c.sasl(); err != nil {
 			return err
 		}
@@ -191,14 +185,14 @@ func (c *conn) open() error {
 			return fmt.Errorf("bad protocol header after SASL: %w", err)
 		}
 		if h != wire.AMQPHeader {
-			c.enqueue(outItem{buf: wire.AMQPHeader.Append(nil), last: true})
+			c.out.SendLast(wire.AMQPHeader.Append(nil))
 			return fmt.Errorf("protocol header %s after SASL, want %s", h, wire.AMQPHeader)
 		}
 	} else if h == wire.AMQPHeader {
 		// No SASL: the client is anonymous, if that is allowed; if not,
 		// the SASL header says SASL is required.
 		if err := c.srv.b.Authenticate("", ""); err != nil {
-			c.enqueue(outItem{buf: wire.SASLHeader.Append(nil), last: true})
+			c.out.SendLast(wire.SASLHeader.Append(nil))
 			return fmt.Errorf("a client without SASL: %w", err)
 		}
 	} else {
@@ -208,10 +202,10 @@ func (c *conn) open() error {
 		if h.ID == wire.ProtocolSASL {
 			answer = wire.SASLHeader
 		}
-		c.enqueue(outItem{buf: answer.Append(nil), last: true})
+		c.out.SendLast(answer.Append(nil))
 		return fmt.Errorf("unsupported protocol header %s (hamq speaks %s and %s)", h, wire.SASLHeader, wire.AMQPHeader)
 	}
-	c.enqueue(outItem{buf: wire.AMQPHeader.Append(nil)})
+	c.out.Send(wire.AMQPHeader.Append(nil))
 
 	f, err := c.fr.ReadFrame()
 	if err != nil {
@@ -251,9 +245,7 @@ func (c *conn) open() error {
 	if open.IdleTimeOut > 0 {
 		// Half the client's timeout, as the spec advises, so that one late
 		// empty frame does not end the connection.
-		c.outMu.Lock()
-		c.sendIdle = time.Duration(open.IdleTimeOut) * time.Millisecond / 2
-		c.outMu.Unlock()
+		c.out.SetIdle(time.Duration(open.IdleTimeOut) * time.Millisecond / 2)
 	}
 	return nil
 }
@@ -308,110 +300,23 @@ func frame(ch uint16, p wire.Performative, payload []byte) []byte {
 	return b
 }
 
-func (c *conn) send(ch uint16, p wire.Performative) { c.enqueue(outItem{buf: frame(ch, p, nil)}) }
+func (c *conn) send(ch uint16, p wire.Performative) { c.out.Send(frame(ch, p, nil)) }
 
-func (c *conn) sendLast(p wire.Performative) { c.enqueue(outItem{buf: frame(0, p, nil), last: true}) }
+func (c *conn) sendLast(p wire.Performative) { c.out.SendLast(frame(0, p, nil)) }
 
 // closeWith sends close with err and ends the connection after it.
 func (c *conn) closeWith(err *wire.Error) { c.sendLast(&wire.Close{Error: err}) }
-
-func (c *conn) enqueue(it outItem) {
-	c.outMu.Lock()
-	if !c.closing {
-		c.out = append(c.out, it)
-		c.closing = it.last
-	}
-	c.outMu.Unlock()
-	select {
-	case c.outWake <- struct{}{}:
-	default:
-	}
-}
 
 // maxQueued bounds frames waiting for a slow socket beyond deliveries (which
 // link credit bounds): the reader waits rather than queue more answers.
 const maxQueued = 10_000
 
-func (c *conn) waitRoom() {
-	for {
-		c.outMu.Lock()
-		n := len(c.out)
-		c.outMu.Unlock()
-		if n < maxQueued {
-			return
-		}
-		select {
-		case <-c.done:
-			return
-		case <-time.After(time.Millisecond):
-		}
-	}
-}
-
 // emptyFrame keeps an idle connection alive.
 var emptyFrame = []byte{0, 0, 0, 8, 2, 0, 0, 0}
 
-func (c *conn) writeLoop() {
-	defer close(c.done)
-	w := bufio.NewWriterSize(c.nc, 64<<10)
-	for {
-		c.outMu.Lock()
-		items := c.out
-		c.out = nil
-		idle := c.sendIdle
-		c.outMu.Unlock()
-		if len(items) == 0 {
-			if w.Buffered() > 0 && w.Flush() != nil {
-				c.nc.Close()
-				return
-			}
-			var tick <-chan time.Time
-			if idle > 0 {
-				tick = time.After(idle)
-			}
-			select {
-			case <-c.outWake:
-			case <-tick:
-				w.Write(emptyFrame)
-			}
-			continue
-		}
-		for _, it := range items {
-			if _, err := w.Write(it.buf); err != nil {
-				c.nc.Close()
-				return
-			}
-			if it.ackTag != 0 {
-				c.sess.Ack(c.ctx, "", it.ackTag, false, false)
-			}
-			if it.last {
-				w.Flush()
-				c.endWrites()
-				return
-			}
-		}
-	}
-}
-
-// endWrites half-closes the connection after the last frame and bounds the
-// reader's wait for the client to go.
-func (c *conn) endWrites() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
-	c.draining.Store(true)
-	c.nc.SetReadDeadline(time.Now().Add(time.Second))
-}
-
-// finish ends the connection once the writer is done: what the client still
-// sends is read for a moment, so that closing does not reset the connection
-// before the client has read our last frame.
-func (c *conn) finish() {
-	<-c.done
-	c.draining.Store(true)
-	c.nc.SetReadDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, io.LimitReader(c.nc, 4<<20))
-	c.nc.Close()
+func writeBytes(w *bufio.Writer, b []byte) error {
+	_, err := w.Write(b)
+	return err
 }
 
 // condition names the AMQP error condition of a core error.

@@ -235,12 +235,12 @@ func (l *link) Deliver(d core.Delivery) {
 	var tag [8]byte
 	binary.BigEndian.PutUint64(tag[:], d.Tag)
 	t := &wire.Transfer{Handle: l.handle, DeliveryID: &id, DeliveryTag: tag[:], MessageFormat: &format, Settled: l.presettled}
-	var frames []outItem
+	var frames []transferFrame
 	if head := frame(s.channel, t, nil); len(head) <= headRoom && len(head)+len(payload) <= int(c.peerMaxFrame) {
 		whole := buf[headRoom-len(head):]
 		copy(whole, head)
 		binary.BigEndian.PutUint32(whole, uint32(len(whole))) // the frame's size, first in its header
-		frames = []outItem{{buf: whole}}
+		frames = []transferFrame{{buf: whole}}
 	} else {
 		// Too large for one frame: as many as it takes, each as full as
 		// the client's max-frame-size allows.
@@ -249,7 +249,7 @@ func (l *link) Deliver(d core.Delivery) {
 			room := max(int(c.peerMaxFrame)-len(frame(s.channel, t, nil)), 1)
 			n := min(len(payload), room)
 			t.More = n < len(payload)
-			frames = append(frames, outItem{buf: frame(s.channel, t, payload[:n])})
+			frames = append(frames, transferFrame{buf: frame(s.channel, t, payload[:n])})
 			payload = payload[n:]
 			// Continuations repeat only the handle.
 			t = &wire.Transfer{Handle: l.handle, Settled: l.presettled, More: true}

@@ -2,15 +2,13 @@ package amqp
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/protocols/amqp/wire"
+	"github.com/hamq/hamq/protocols/internal/conns"
 )
 
 // Options are an AMQP listener's limits and naming.
@@ -49,7 +47,7 @@ func DefaultOptions() Options {
 }
 
 // ErrServerClosed is what Serve returns once Shutdown or Close was called.
-var ErrServerClosed = errors.New("amqp: server closed")
+var ErrServerClosed = conns.ErrServerClosed
 
 // Server is an AMQP 1.0 front-end on the destination core.
 type Server struct {
@@ -57,105 +55,44 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closed    bool
-	wg        sync.WaitGroup
+	conns conns.Registry[*conn]
 }
 
 // NewServer makes a server; Serve starts it on a listener.
 func NewServer(b *core.Broker, opts Options, log *slog.Logger) *Server {
-	return &Server{b: b, opts: opts, log: log.With("component", "amqp"),
-		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	return &Server{b: b, opts: opts, log: log.With("component", "amqp")}
 }
 
 // Serve accepts connections on ln until Shutdown or Close.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			delete(s.listeners, ln)
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			return fmt.Errorf("amqp: accept: %w", err)
-		}
-		go s.serveConn(nc)
-	}
-}
+func (s *Server) Serve(ln net.Listener) error { return s.conns.Serve(ln, s.serveConn) }
 
 func (s *Server) serveConn(nc net.Conn) {
 	c := newConn(s, nc)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	open, ok := s.conns.Add(c)
+	if !ok {
 		nc.Close()
 		return
 	}
+	defer s.conns.Remove(c)
 	// A connection over the limit still goes through the protocol headers
 	// and SASL, so that its open can be answered with a close saying why.
-	c.overLimit = len(s.conns) >= s.opts.MaxConnections
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Done()
-	}()
+	c.overLimit = open >= s.opts.MaxConnections
 	c.run()
-}
-
-func (s *Server) stop() []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	cs := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		cs = append(cs, c)
-	}
-	return cs
 }
 
 // Shutdown stops accepting, closes every connection with
 // amqp:connection:forced, and waits for them to end, or for ctx, when it
 // closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	for _, c := range s.stop() {
+	return s.conns.Shutdown(ctx, func(c *conn) {
 		c.closeWith(&wire.Error{Condition: wire.CondConnectionForced, Description: "broker shutting down"})
-	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		<-done
-		return ctx.Err()
-	}
+	}, closeConn)
 }
 
 // Close stops accepting and closes every connection at once.
 func (s *Server) Close() error {
-	for _, c := range s.stop() {
-		c.nc.Close()
-	}
-	s.wg.Wait()
+	s.conns.Close(closeConn)
 	return nil
 }
+
+func closeConn(c *conn) { c.nc.Close() }

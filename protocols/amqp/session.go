@@ -22,7 +22,7 @@ type session struct {
 	// remoteIncomingWindow is how many more transfer frames the client
 	// takes; frames beyond it wait in blocked until its next flow.
 	remoteIncomingWindow uint32
-	blocked              []outItem
+	blocked              []transferFrame
 
 	links   map[uint32]*link // by the client's handle
 	handles map[uint32]*link // by the server's handle
@@ -177,7 +177,7 @@ func (s *session) flow(f *wire.Flow) *wire.Error {
 
 // sendTransfers queues a delivery's transfer frames, or holds them while
 // the client's incoming window is closed; c.mu is held.
-func (s *session) sendTransfers(frames []outItem) {
+func (s *session) sendTransfers(frames []transferFrame) {
 	s.nextOutgoingID += uint32(len(frames))
 	s.blocked = append(s.blocked, frames...)
 	s.release()
@@ -189,8 +189,12 @@ func (s *session) release() {
 	if n == 0 {
 		return
 	}
-	for _, it := range s.blocked[:n] {
-		s.c.enqueue(it)
+	for _, f := range s.blocked[:n] {
+		if f.ackTag != 0 {
+			s.c.out.SendAcked(f.buf, f.ackTag)
+		} else {
+			s.c.out.Send(f.buf)
+		}
 	}
 	s.remoteIncomingWindow -= n
 	s.blocked = append(s.blocked[:0], s.blocked[n:]...)

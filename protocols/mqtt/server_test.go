@@ -169,6 +169,7 @@ func TestMQTTAndSTOMPMeet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitSubscriptions(t, br, 1) // a SUBSCRIBE has no answer to wait for
 	got := make(chan received, 10)
 	mc := br.client("m", true, got)
 	wait(t, mc.Subscribe("a/#", 1, nil))

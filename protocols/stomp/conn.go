@@ -15,15 +15,8 @@ import (
 
 	"github.com/go-stomp/stomp/v3/frame"
 	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/protocols/internal/conns"
 )
-
-// outItem is a frame waiting for the writer; ackTag, when set, is acked once
-// the frame is written (ack mode auto); last closes the connection after it.
-type outItem struct {
-	f      *frame.Frame
-	ackTag uint64
-	last   bool
-}
 
 // subscription is a SUBSCRIBE as this connection knows it.
 type subscription struct {
@@ -57,18 +50,11 @@ type conn struct {
 	byMsgID map[string]uint64
 
 	readTimeout atomic.Int64 // nanoseconds per read; 0 none
-	draining    atomic.Bool  // the last frame is out: reads keep the deadline the writer set
 
 	confirms  chan confirmItem
 	confirmed chan struct{} // confirmLoop ended
 
-	outMu   sync.Mutex
-	out     []outItem
-	outWake chan struct{}
-	closing bool
-	failed  bool
-	sendHB  time.Duration
-	done    chan struct{} // writer ended
+	out *conns.Outbox[*frame.Frame]
 }
 
 type ackRef struct {
@@ -85,8 +71,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, version: "1.0",
 		subs: map[string]*subscription{}, temps: map[string]core.Destination{}, byTag: map[uint64]ackRef{}, byMsgID: map[string]uint64{},
-		outWake: make(chan struct{}, 1), done: make(chan struct{}),
 		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{})}
+	// The version is read when the frame is written: the CONNECTED frame
+	// goes out before the negotiated version applies.
+	c.out = conns.NewOutbox(nc, func(w *bufio.Writer, f *frame.Frame) error { return writeFrame(w, c.version, f) },
+		func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, []byte{'\n'})
 	c.r = newReader(deadlineReader{c}, s.opts)
 	c.readTimeout.Store(int64(s.opts.ConnectTimeout))
 	return c
@@ -98,34 +87,23 @@ func newConn(s *Server, nc net.Conn) *conn {
 type deadlineReader struct{ c *conn }
 
 func (d deadlineReader) Read(p []byte) (int, error) {
-	if t := time.Duration(d.c.readTimeout.Load()); t > 0 && !d.c.draining.Load() {
+	if t := time.Duration(d.c.readTimeout.Load()); t > 0 && !d.c.out.Draining() {
 		d.c.nc.SetReadDeadline(time.Now().Add(t))
-	} else if !d.c.draining.Load() {
+	} else if !d.c.out.Draining() {
 		d.c.nc.SetReadDeadline(time.Time{})
 	}
 	return d.c.nc.Read(p)
 }
 
-// finish ends the connection once the writer is done: what the client still
-// sends is read for a moment, so that closing does not reset the connection
-// before the client has read our last frame.
-func (c *conn) finish() {
-	<-c.done
-	c.draining.Store(true)
-	c.nc.SetReadDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, io.LimitReader(c.nc, 4<<20))
-	c.nc.Close()
-}
-
 // refuse answers a connection that may not be served and closes it.
 func (c *conn) refuse(why string) {
-	go c.writeLoop()
+	go c.out.Run()
 	c.fail(&limitError{why})
-	c.finish()
+	c.out.Finish()
 }
 
 func (c *conn) run() {
-	go c.writeLoop()
+	go c.out.Run()
 	go c.confirmLoop()
 	defer func() {
 		c.cancel()
@@ -133,8 +111,8 @@ func (c *conn) run() {
 		if c.sess != nil {
 			c.sess.Close()
 		}
-		c.enqueue(outItem{last: true})
-		c.finish()
+		c.out.End()
+		c.out.Finish()
 	}()
 	for {
 		f, err := c.r.read()
@@ -146,12 +124,12 @@ func (c *conn) run() {
 			c.fail(err, f.Header.Get(frame.Receipt))
 			return
 		}
-		c.waitRoom()
+		c.out.WaitRoom(maxQueued)
 	}
 }
 
 func (c *conn) readFailed(err error) {
-	if c.draining.Load() {
+	if c.out.Draining() {
 		return
 	}
 	var le *limitError
@@ -172,104 +150,13 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// fail sends an ERROR frame and closes the connection after it.
+// fail sends an ERROR frame and closes the connection after it; once the
+// last frame is queued, later ones are dropped.
 func (c *conn) fail(err error, receipt ...string) {
-	c.outMu.Lock()
-	if c.failed {
-		c.outMu.Unlock()
-		return
-	}
-	c.failed = true
-	c.outMu.Unlock()
-	c.enqueue(outItem{f: errorFrame(err, strings.Join(receipt, "")), last: true})
+	c.out.SendLast(errorFrame(err, strings.Join(receipt, "")))
 }
 
-func (c *conn) enqueue(it outItem) {
-	c.outMu.Lock()
-	if !c.closing {
-		c.out = append(c.out, it)
-		c.closing = it.last
-	}
-	c.outMu.Unlock()
-	select {
-	case c.outWake <- struct{}{}:
-	default:
-	}
-}
-
-// waitRoom holds the reader while the client does not read what it asked
-// for (receipts, mostly).
-func (c *conn) waitRoom() {
-	for {
-		c.outMu.Lock()
-		n := len(c.out)
-		c.outMu.Unlock()
-		if n < maxQueued {
-			return
-		}
-		select {
-		case <-c.done:
-			return
-		case <-time.After(time.Millisecond):
-		}
-	}
-}
-
-func (c *conn) writeLoop() {
-	defer close(c.done)
-	w := bufio.NewWriterSize(c.nc, 64<<10)
-	for {
-		c.outMu.Lock()
-		items := c.out
-		c.out = nil
-		hb := c.sendHB
-		c.outMu.Unlock()
-		if len(items) == 0 {
-			if w.Buffered() > 0 && w.Flush() != nil {
-				c.nc.Close()
-				return
-			}
-			var tick <-chan time.Time
-			if hb > 0 {
-				tick = time.After(hb)
-			}
-			select {
-			case <-c.outWake:
-			case <-tick:
-				w.WriteByte('\n')
-			}
-			continue
-		}
-		for _, it := range items {
-			if it.f != nil {
-				if err := writeFrame(w, c.version, it.f); err != nil {
-					c.nc.Close()
-					return
-				}
-			}
-			if it.ackTag != 0 {
-				c.sess.Ack(c.ctx, "", it.ackTag, false, false)
-			}
-			if it.last {
-				w.Flush()
-				c.endWrites()
-				return
-			}
-		}
-	}
-}
-
-// endWrites half-closes the connection after the last frame and bounds the
-// reader's wait for the client to go.
-func (c *conn) endWrites() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
-	c.draining.Store(true)
-	c.nc.SetReadDeadline(time.Now().Add(time.Second))
-}
-
-func (c *conn) reply(f *frame.Frame) { c.enqueue(outItem{f: f}) }
+func (c *conn) reply(f *frame.Frame) { c.out.Send(f) }
 
 // receipt answers a frame's receipt header once everything before it is
 // confirmed: receipts go out in the order of their frames.
@@ -323,7 +210,7 @@ func (c *conn) confirmLoop() {
 			c.reply(frame.New(frame.RECEIPT, frame.ReceiptId, it.receipt))
 		}
 		if it.last {
-			c.enqueue(outItem{last: true})
+			c.out.End()
 			return
 		}
 	}
@@ -402,9 +289,7 @@ func (c *conn) connect(f *frame.Frame) error {
 	if cx > 0 && hb > 0 {
 		recv = max(cx, hb)
 	}
-	c.outMu.Lock()
-	c.sendHB = send
-	c.outMu.Unlock()
+	c.out.SetIdle(send)
 	c.readTimeout.Store(0)
 	if recv > 0 {
 		c.readTimeout.Store(int64(2*recv + time.Second))

@@ -227,12 +227,12 @@ type consumer struct {
 func (k consumer) Deliver(d core.Delivery) {
 	f := k.c.messageFrame(k.s, d)
 	if k.s.ack == ackAuto {
-		k.c.enqueue(outItem{f: f, ackTag: d.Tag})
+		k.c.out.SendAcked(f, d.Tag)
 		return
 	}
 	k.c.ackMu.Lock()
 	k.c.byTag[d.Tag] = ackRef{tag: d.Tag, sub: k.s.id, msgID: d.Msg.ID}
 	k.c.byMsgID[msgKey(k.s.id, d.Msg.ID)] = d.Tag
 	k.c.ackMu.Unlock()
-	k.c.enqueue(outItem{f: f})
+	k.c.out.Send(f)
 }

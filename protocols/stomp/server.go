@@ -2,15 +2,14 @@ package stomp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/go-stomp/stomp/v3/frame"
 	"github.com/hamq/hamq/core"
+	"github.com/hamq/hamq/protocols/internal/conns"
 )
 
 // Options are a STOMP listener's limits, with ActiveMQ's defaults.
@@ -37,7 +36,7 @@ func DefaultOptions() Options {
 }
 
 // ErrServerClosed is what Serve returns once Shutdown or Close was called.
-var ErrServerClosed = errors.New("stomp: server closed")
+var ErrServerClosed = conns.ErrServerClosed
 
 // Version goes in the CONNECTED frame's server header.
 const Version = "hamq/0.1"
@@ -48,113 +47,49 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closed    bool
-	wg        sync.WaitGroup
+	conns conns.Registry[*conn]
 }
 
 // NewServer makes a server; Serve starts it on a listener.
 func NewServer(b *core.Broker, opts Options, log *slog.Logger) *Server {
-	return &Server{b: b, opts: opts, log: log.With("component", "stomp"),
-		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	return &Server{b: b, opts: opts, log: log.With("component", "stomp")}
 }
 
 // Serve accepts connections on ln until Shutdown or Close.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			delete(s.listeners, ln)
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			return fmt.Errorf("stomp: accept: %w", err)
-		}
-		go s.ServeConn(nc)
-	}
-}
+func (s *Server) Serve(ln net.Listener) error { return s.conns.Serve(ln, s.ServeConn) }
 
 // ServeConn runs one client connection to its end; the WebSocket listener
 // hands its connections here.
 func (s *Server) ServeConn(nc net.Conn) {
 	c := newConn(s, nc)
-	s.mu.Lock()
-	switch {
-	case s.closed:
-		s.mu.Unlock()
+	open, ok := s.conns.Add(c)
+	if !ok {
 		c.refuse("broker shutting down")
 		return
-	case len(s.conns) >= s.opts.MaxConnections:
-		s.mu.Unlock()
+	}
+	defer s.conns.Remove(c)
+	if open >= s.opts.MaxConnections {
 		s.log.Warn("connection refused", "remote", nc.RemoteAddr(), "reason", "maximum connections")
 		c.refuse(fmt.Sprintf("maximum connections (%d) reached", s.opts.MaxConnections))
 		return
 	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Done()
-	}()
 	c.run()
-}
-
-func (s *Server) stop() []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	cs := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		cs = append(cs, c)
-	}
-	return cs
 }
 
 // Shutdown stops accepting, tells every client the broker is going (an
 // ERROR frame, as ActiveMQ does) and waits for their connections to end, or
 // for ctx, when it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	for _, c := range s.stop() {
-		c.fail(errShutdown)
-	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		<-done
-		return ctx.Err()
-	}
+	return s.conns.Shutdown(ctx, func(c *conn) { c.fail(errShutdown) }, closeConn)
 }
 
 // Close stops accepting and closes every connection at once.
 func (s *Server) Close() error {
-	for _, c := range s.stop() {
-		c.nc.Close()
-	}
-	s.wg.Wait()
+	s.conns.Close(closeConn)
 	return nil
 }
+
+func closeConn(c *conn) { c.nc.Close() }
 
 var errShutdown = &limitError{"broker shutting down"}
 

@@ -1,0 +1,73 @@
+package conns
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tcpPair is a loopback TCP connection, whose write side can be closed.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if server, err = ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	client.SetDeadline(time.Now().Add(5 * time.Second))
+	return server, client
+}
+
+func TestOutboxWritesInOrderAcksAndEnds(t *testing.T) {
+	server, client := tcpPair(t)
+	var mu sync.Mutex
+	var acked []uint64
+	o := NewOutbox(server, func(w *bufio.Writer, s string) error {
+		_, err := w.WriteString(s)
+		return err
+	}, func(tag uint64) { mu.Lock(); acked = append(acked, tag); mu.Unlock() }, []byte("."))
+	o.Send("a")
+	o.SendAcked("b", 7)
+	o.SendLast("c")
+	o.Send("dropped: after the last")
+	go o.Run()
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "abc" {
+		t.Errorf("wrote %q, want abc", got)
+	}
+	<-o.Done()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) != 1 || acked[0] != 7 {
+		t.Errorf("acked %v, want [7]", acked)
+	}
+	if !o.Draining() {
+		t.Error("not draining after the last item")
+	}
+}
+
+func TestOutboxBeatsWhenIdle(t *testing.T) {
+	server, client := tcpPair(t)
+	o := NewOutbox(server, func(w *bufio.Writer, s string) error { _, err := w.WriteString(s); return err }, nil, []byte("."))
+	o.SetIdle(10 * time.Millisecond)
+	go o.Run()
+	defer o.End()
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(client, b); err != nil || b[0] != '.' {
+		t.Fatalf("read %q, %v: want the beat", b, err)
+	}
+}
