@@ -117,8 +117,8 @@ mqtt_loads() {
 	"$hamq" bench --proto mqtt --url "$1" --producers 4 --consumers 1 --count 100000 --size 1024 --qos 1 --window 100 $3 | grep -E 'send|receive'
 }
 
-hamq_standalone() { # ARGS...: starts a standalone hamq with STOMP 36613, MQTT 31883, AMQP 35672
-	"$hamq" start --config /dev/null --data "$work/hamq.$RANDOM" --stomp 127.0.0.1:36613 --mqtt 127.0.0.1:31883 --amqp 127.0.0.1:35672 \
+hamq_standalone() { # [CONFIG]: starts a standalone hamq with STOMP 36613, MQTT 31883, AMQP 35672
+	"$hamq" start --config "${1:-/dev/null}" --data "$work/hamq.$RANDOM" --stomp 127.0.0.1:36613 --mqtt 127.0.0.1:31883 --amqp 127.0.0.1:35672 \
 		--ws off --http 127.0.0.1:38161 >>"$work/hamq.log" 2>&1 &
 	pids+=($!)
 	wait_port 36613
@@ -157,7 +157,11 @@ rabbitmq_phase() {
 }
 
 mqtt() {
-	hamq_standalone
+	# Every message reaches the subscriber on both brokers: hamq's policy
+	# drops the oldest beyond 1000 waiting for a slow non-durable subscriber
+	# (ActiveMQ's), Mosquitto beyond 1000 queued; both are lifted.
+	printf 'policy:\n  topicPendingLimit: 1000000\n' >"$work/mqtt.yaml"
+	hamq_standalone "$work/mqtt.yaml"
 	mqtt_loads tcp://127.0.0.1:31883 "hamq standalone"
 	stop_last
 	settle
