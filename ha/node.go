@@ -286,12 +286,19 @@ func (n *Node) member(ctx context.Context, conn *zk.Conn, zs *zkSession) error {
 		case err == nil:
 			var m Member
 			json.Unmarshal(data, &m)
-			n.setMaster(m.ID)
 			if _, err := conn.Set(me, n.registration(), -1); err != nil {
 				return err
 			}
-			members, _, _ := n.readMembers(conn, membersPath, false)
-			n.setMembers(members)
+			// The master and the members change together, and a failed
+			// read keeps the last list: a restarted slave's status never
+			// names a master with nobody in the cluster.
+			members, _, err := n.readMembers(conn, membersPath, false)
+			n.mu.Lock()
+			n.master = m.ID
+			if err == nil {
+				n.members = members
+			}
+			n.mu.Unlock()
 		case errors.Is(err, zk.ErrNoNode):
 			n.setMaster("")
 			if _, err := conn.Set(me, n.registration(), -1); err != nil {
