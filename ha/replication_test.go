@@ -1,6 +1,8 @@
 package ha
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -226,5 +228,31 @@ func TestRecentRecordsBoundedByBytes(t *testing.T) {
 	}
 	if total > recentBytes || total != r.recentLen || r.recent[100] == nil || r.recent[r.oldest] == nil {
 		t.Fatalf("%d records, %d bytes (counted %d), oldest %d", len(r.recent), total, r.recentLen, r.oldest)
+	}
+}
+
+// TestSendFromRecentOnly: a slave level with the newest recent record
+// waits for the next one's Written; it is not fed from the log, which the
+// committer may be writing that very record to.
+func TestSendFromRecentOnly(t *testing.T) {
+	r := newReplicator(nil, "m", 1, 2, time.Second, quiet(), func(uint64) {}) // no store: any read of the log panics
+	for i := uint64(1); i <= 3; i++ {
+		r.Written(store.Record{Epoch: 1, Index: i})
+	}
+	var out bytes.Buffer
+	bw := bufio.NewWriter(&out)
+	for _, after := range []uint64{0, 3} {
+		last, err := r.sendFrom(bw, after)
+		if err != nil || last != 3 {
+			t.Fatalf("from %d: sent up to %d, %v", after, last, err)
+		}
+	}
+	bw.Flush()
+	br := bufio.NewReader(&out)
+	for i := uint64(1); i <= 3; i++ {
+		typ, p, err := readMsg(br)
+		if err != nil || typ != msgRecord || !bytes.Equal(p, store.Record{Epoch: 1, Index: i}.Encode()) {
+			t.Fatalf("message %d: type %d %x, %v", i, typ, p, err)
+		}
 	}
 }

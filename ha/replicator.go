@@ -262,25 +262,34 @@ func (r *replicator) Written(rec store.Record) {
 }
 
 // sendFrom writes the records after index after, from the recent ones
-// while they last and from the log beyond, and returns the last index
-// written.
+// while they last, and returns the last index written. Only a slave
+// behind them all is sent records read back from the log: a record past
+// the newest recent one is not written yet, and its Written wakes the
+// peer. Asking the store's end instead would wait for the local write
+// that may be under way, and then read back a record that Written is
+// about to keep.
 func (r *replicator) sendFrom(bw *bufio.Writer, after uint64) (uint64, error) {
 	for {
 		r.mu.Lock()
 		b, ok := r.recent[after+1]
+		behind := !ok && (len(r.recent) == 0 || after+1 < r.oldest)
 		r.mu.Unlock()
+		if behind {
+			last, err := sendRecords(bw, r.st, after)
+			if err != nil || last == after {
+				return last, err
+			}
+			after = last
+			continue
+		}
 		if !ok {
-			break
+			return after, nil
 		}
 		if err := writeMsg(bw, msgRecord, b); err != nil {
 			return after, err
 		}
 		after++
 	}
-	if end := r.st.End().Index; after >= end {
-		return after, nil
-	}
-	return sendRecords(bw, r.st, after)
 }
 
 func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {
