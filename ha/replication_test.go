@@ -50,10 +50,15 @@ func TestDiverge(t *testing.T) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// slave is a node serving replication on loopback, without ZooKeeper.
-func slave(t *testing.T, dir string) (*Node, string) {
+// slave is a node serving replication on loopback, without ZooKeeper,
+// whose log keeps 50 records.
+func slave(t testing.TB, dir string) (*Node, string) {
+	return slaveWith(t, dir, store.Options{RetainRecords: 50})
+}
+
+func slaveWith(t testing.TB, dir string, opts store.Options) (*Node, string) {
 	t.Helper()
-	n, err := NewNode(Config{Replicas: 3, Bind: "127.0.0.1:0", Sync: SyncQuorumMem}, dir, store.Options{RetainRecords: 50}, nil, quiet())
+	n, err := NewNode(Config{Replicas: 3, Bind: "127.0.0.1:0", Sync: SyncQuorumMem}, dir, opts, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +99,7 @@ func dump(t *testing.T, st *store.Store) string {
 }
 
 // lead makes st the master of epoch over the peers, as a won election does.
-func lead(t *testing.T, st *store.Store, epoch uint64, peers map[string]string) *replicator {
+func lead(t testing.TB, st *store.Store, epoch uint64, peers map[string]string) *replicator {
 	t.Helper()
 	if err := st.SetEpoch(epoch); err != nil {
 		t.Fatal(err)
