@@ -106,11 +106,9 @@ func sendSnapshot(w *bufio.Writer, st *store.Store) (uint64, error) {
 // sendRecords writes the records after index after, up to the end at the
 // time of the call, and returns the last index written.
 func sendRecords(w *bufio.Writer, st *store.Store, after uint64) (uint64, error) {
-	var buf []byte
-	err := st.ReadFrom(after, func(rec store.Record) error {
-		buf = rec.AppendTo(buf[:0])
-		after = rec.Index
-		return writeMsg(w, msgRecord, buf)
+	err := st.ReadFrom(after, func(index uint64, enc []byte) error {
+		after = index
+		return writeMsg(w, msgRecord, enc)
 	})
 	return after, err
 }
@@ -150,15 +148,11 @@ func (rc *receiver) handle(typ byte, p []byte) (handled bool, err error) {
 		}
 		return true, rc.restore(pos, size)
 	case msgRecord:
-		rec, err := store.DecodeRecord(p)
-		if err != nil {
-			return true, err
-		}
-		if err := rc.st.Apply(rec, rc.sync); err != nil {
+		if err := rc.st.Apply(p, rc.sync); err != nil {
 			return true, err
 		}
 		rc.bytes += int64(len(p))
-		rc.progress(rec.Index)
+		rc.progress(rc.st.End().Index)
 		return true, nil
 	}
 	return false, nil

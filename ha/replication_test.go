@@ -180,16 +180,16 @@ func TestReplicationCatchUpTruncateSnapshot(t *testing.T) {
 	// snapshot instead.
 	stray, strayAddr := slave(t, t.TempDir())
 	stray.st.SetEpoch(1)
-	err = aStore.ReadFrom(0, func(r store.Record) error {
-		if r.Index > 20 {
+	err = aStore.ReadFrom(0, func(index uint64, enc []byte) error {
+		if index > 20 {
 			return errStop
 		}
-		return stray.st.Apply(r, false)
+		return stray.st.Apply(enc, false)
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		t.Fatal(err)
 	}
-	if err := stray.st.Apply(store.Record{Epoch: 1, Index: 21, Ops: []store.Op{{Key: []byte("stray"), Value: []byte("x")}}}, false); err != nil {
+	if err := stray.st.Apply(store.Record{Epoch: 1, Index: 21, Ops: []store.Op{{Key: []byte("stray"), Value: []byte("x")}}}.Encode(), false); err != nil {
 		t.Fatal(err)
 	}
 	rep2.setPeer("stray", strayAddr)
@@ -225,11 +225,11 @@ func TestRecentRecordsBoundedByBytes(t *testing.T) {
 	r := newReplicator(nil, "m", 1, 2, time.Second, quiet(), func(uint64) {})
 	big := make([]byte, 1<<20)
 	for i := uint64(1); i <= 100; i++ {
-		r.Written(store.Record{Epoch: 1, Index: i, Ops: []store.Op{{Key: []byte("k"), Value: big}}})
+		r.Written(i, store.Record{Epoch: 1, Index: i, Ops: []store.Op{{Key: []byte("k"), Value: big}}}.Encode())
 	}
 	total := 0
 	for _, b := range r.recent {
-		total += len(b)
+		total += cap(b)
 	}
 	if total > recentBytes || total != r.recentLen || r.recent[100] == nil || r.recent[r.oldest] == nil {
 		t.Fatalf("%d records, %d bytes (counted %d), oldest %d", len(r.recent), total, r.recentLen, r.oldest)
@@ -242,7 +242,7 @@ func TestRecentRecordsBoundedByBytes(t *testing.T) {
 func TestSendFromRecentOnly(t *testing.T) {
 	r := newReplicator(nil, "m", 1, 2, time.Second, quiet(), func(uint64) {}) // no store: any read of the log panics
 	for i := uint64(1); i <= 3; i++ {
-		r.Written(store.Record{Epoch: 1, Index: i})
+		r.Written(i, store.Record{Epoch: 1, Index: i}.Encode())
 	}
 	var out bytes.Buffer
 	bw := bufio.NewWriter(&out)

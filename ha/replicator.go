@@ -236,19 +236,19 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 // would not do: records of large messages are megabytes each.
 const recentBytes = 32 << 20
 
-// Written is the store's Tap: it keeps the record encoded and wakes the
+// Written is the store's Tap: it keeps the encoded record and wakes the
 // peers while the record is being written locally, ahead of the serial
-// Confirm calls.
-func (r *replicator) Written(rec store.Record) {
-	b := rec.Encode()
+// Confirm calls. The bytes kept alive are counted by capacity, which
+// takes in the rest of the record's log entry.
+func (r *replicator) Written(index uint64, enc []byte) {
 	r.mu.Lock()
 	if len(r.recent) == 0 {
-		r.oldest = rec.Index
+		r.oldest = index
 	}
-	r.recent[rec.Index] = b
-	r.recentLen += len(b)
-	for r.recentLen > recentBytes && r.oldest < rec.Index {
-		r.recentLen -= len(r.recent[r.oldest])
+	r.recent[index] = enc
+	r.recentLen += cap(enc)
+	for r.recentLen > recentBytes && r.oldest < index {
+		r.recentLen -= cap(r.recent[r.oldest])
 		delete(r.recent, r.oldest)
 		r.oldest++
 	}

@@ -104,8 +104,7 @@ func (s *Store) commitLoop() {
 		}
 		s.mu.Lock()
 		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
-		s.tap(rec)
-		err := s.write(rec, true, true)
+		err := s.writeOwn(rec)
 		s.mu.Unlock()
 		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group}) {
 			continue
@@ -116,19 +115,29 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// write applies a record locally: data, log entry (with the undo image
-// when withUndo is set), log end and any trimming in one batch, synced
-// when sync is set. s.mu is held.
-func (s *Store) write(rec Record, sync, withUndo bool) error {
+// writeOwn writes a record this store made (a master's, or a standalone
+// store's), synced, with the undo image in its log entry. The Tap is
+// shown the record's bytes in that entry, so that nothing is encoded
+// twice. s.mu is held.
+func (s *Store) writeOwn(rec Record) error {
 	if s.failed != nil {
 		return s.failed
 	}
-	var undo []Op
-	if withUndo {
-		var err error
-		if undo, err = s.undoFor(rec.Ops); err != nil {
-			return s.fail(fmt.Errorf("read undo image: %w", err))
-		}
+	undo, err := s.undoFor(rec.Ops)
+	if err != nil {
+		return s.fail(fmt.Errorf("read undo image: %w", err))
+	}
+	entry := rec.appendTo(make([]byte, entryHead, 30+opsSize(rec.Ops)+opsSize(undo)))
+	s.tap(rec.Index, entry[entryHead:])
+	return s.write(rec, appendOps(entry, undo), true)
+}
+
+// write applies a record locally: data, log entry (entryHead bytes for
+// the log size, then the encoded record and any undo image), log end and
+// any trimming in one batch, synced when sync is set. s.mu is held.
+func (s *Store) write(rec Record, entry []byte, sync bool) error {
+	if s.failed != nil {
+		return s.failed
 	}
 	b := &s.batch
 	b.Reset()
@@ -139,7 +148,6 @@ func (s *Store) write(rec Record, sync, withUndo bool) error {
 			b.Put(op.Key, op.Value)
 		}
 	}
-	entry := encodeLogEntry(0, rec, undo, withUndo)
 	end := mark{Position{rec.Epoch, rec.Index}, s.end.bytes + uint64(len(entry))}
 	binary.BigEndian.PutUint64(entry, end.bytes)
 	b.Put(logKey(rec.Index), entry)
@@ -224,11 +232,11 @@ func (s *Store) fail(err error) error {
 // local write: replication then overlaps the local fsync. A record whose
 // local write fails leaves the store failed; a slave holding it holds an
 // unconfirmed record, which is allowed.
-func (s *Store) tap(rec Record) {
+func (s *Store) tap(index uint64, enc []byte) {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
 	if s.confirmer != nil && s.confirmer.tap != nil {
-		s.confirmer.tap.Written(rec)
+		s.confirmer.tap.Written(index, enc)
 	}
 }
 

@@ -74,10 +74,13 @@
 // # Replication seam
 //
 // End, SetEpoch, ReadFrom, Apply, Snapshot, Restore, Truncate and an
-// optional Confirmer: with one set, each record goes to Confirm after its
-// local fsync, in order, from a goroutine of its own so the committer
-// writes the next group meanwhile, and Commit.Wait returns once both are
-// done. Confirm gets a context that Close cancels; it must return in
+// optional Confirmer. Records cross it in their Encode form: a Tap is
+// shown the bytes of the log entry just made, ReadFrom hands out those in
+// LevelDB and Apply takes a record as received, so a record is encoded
+// once, by the master that writes it. With a Confirmer set, each record
+// goes to Confirm after its local fsync, in order, from a goroutine of
+// its own so the committer writes the next group meanwhile, and
+// Commit.Wait returns once both are done. Confirm gets a context that Close cancels; it must return in
 // bounded time, since past 1024 records awaiting it the committer waits.
 //
 // # Failures
