@@ -118,6 +118,7 @@ func sendRecords(w *bufio.Writer, st *store.Store, after uint64) (uint64, error)
 // master, or a candidate fetching a longer log from a fenced member.
 type receiver struct {
 	r    *bufio.Reader
+	buf  []byte // the last payload read, whose array the next read reuses
 	st   *store.Store
 	sync bool // fsync each record (quorum_disk)
 	log  *slog.Logger
@@ -126,6 +127,17 @@ type receiver struct {
 	from, target uint64
 	bytes        int64
 	lastLog      time.Time
+}
+
+// read reads the next message; its payload is valid until the next read.
+// A slave gets every record through it, and a fresh buffer for each was
+// most of what a slave allocated.
+func (rc *receiver) read() (byte, []byte, error) {
+	typ, p, err := readMsg(rc.r, rc.buf)
+	if err == nil {
+		rc.buf = p
+	}
+	return typ, p, err
 }
 
 // handle applies one message of the types a sender sends; handled is
@@ -165,7 +177,7 @@ func (rc *receiver) restore(pos store.Position, size uint64) error {
 	last := time.Now()
 	next := func() (k, v []byte, ok bool, err error) {
 		for len(pending) == 0 {
-			typ, p, err := readMsg(rc.r)
+			typ, p, err := rc.read()
 			if err != nil {
 				return nil, nil, false, err
 			}

@@ -255,7 +255,7 @@ func TestSendFromRecentOnly(t *testing.T) {
 	bw.Flush()
 	br := bufio.NewReader(&out)
 	for i := uint64(1); i <= 3; i++ {
-		typ, p, err := readMsg(br)
+		typ, p, err := readMsg(br, nil)
 		if err != nil || typ != msgRecord || !bytes.Equal(p, store.Record{Epoch: 1, Index: i}.Encode()) {
 			t.Fatalf("message %d: type %d %x, %v", i, typ, p, err)
 		}

@@ -150,7 +150,7 @@ func (r *replicator) session(p *peer) error {
 		return err
 	}
 	conn.SetReadDeadline(time.Now().Add(idleTimeout))
-	typ, msg, err := readMsg(br)
+	typ, msg, err := readMsg(br, nil)
 	if err != nil {
 		return err
 	}
@@ -295,7 +295,7 @@ func (r *replicator) sendFrom(bw *bufio.Writer, after uint64) (uint64, error) {
 func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {
 	for {
 		conn.SetReadDeadline(time.Now().Add(idleTimeout))
-		typ, msg, err := readMsg(br)
+		typ, msg, err := readMsg(br, nil)
 		if err != nil {
 			conn.Close()
 			return err
@@ -377,7 +377,7 @@ func (r *replicator) fetch(f fencedPeer) error {
 	rc := &receiver{r: f.br, st: r.st, sync: true, log: r.log}
 	rc.expect(f.state.End.Index)
 	for {
-		typ, p, err := readMsg(f.br)
+		typ, p, err := rc.read()
 		if err != nil {
 			return err
 		}
