@@ -157,7 +157,7 @@ func (s *Store) write(rec Record, entry []byte, sync bool) error {
 		// kept apart from the log end, which Truncate may lower.
 		b.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, rec.Epoch))
 	}
-	base, err := s.trim(b, end)
+	base, marks, err := s.trim(b, end)
 	if err != nil {
 		return s.fail(fmt.Errorf("trim the log: %w", err))
 	}
@@ -165,26 +165,33 @@ func (s *Store) write(rec Record, entry []byte, sync bool) error {
 		return s.fail(fmt.Errorf("write record %d: %w", rec.Index, err))
 	}
 	s.end, s.base, s.epoch = end, base, max(s.epoch, rec.Epoch)
+	s.marks = append(marks, end)
 	return nil
 }
 
 // trim adds to b the deletion of the oldest records while the log, ending
-// at end, is over its retention; it returns the new base.
-func (s *Store) trim(b *leveldb.Batch, end mark) (mark, error) {
-	base := s.base
+// at end, is over its retention; it returns the new base and the marks
+// left after it.
+func (s *Store) trim(b *leveldb.Batch, end mark) (mark, []mark, error) {
+	base, marks := s.base, s.marks
 	for range maxTrimPerGroup {
 		over := end.Index-base.Index > s.opts.RetainRecords || end.bytes-base.bytes > s.opts.RetainBytes
 		if !over || base.Index+1 >= end.Index {
 			break
 		}
 		key := logKey(base.Index + 1)
+		if len(marks) > 0 && marks[0].Index == base.Index+1 {
+			b.Delete(key)
+			base, marks = marks[0], marks[1:]
+			continue
+		}
 		v, err := s.db.Get(key, nil)
 		if err != nil {
-			return base, fmt.Errorf("record %d: %w", base.Index+1, err)
+			return base, nil, fmt.Errorf("record %d: %w", base.Index+1, err)
 		}
 		next, err := decodeLogHead(v)
 		if err != nil {
-			return base, fmt.Errorf("record %d: %w", base.Index+1, err)
+			return base, nil, fmt.Errorf("record %d: %w", base.Index+1, err)
 		}
 		b.Delete(key)
 		base = next
@@ -192,7 +199,7 @@ func (s *Store) trim(b *leveldb.Batch, end mark) (mark, error) {
 	if base != s.base {
 		b.Put(keyBase, base.encode())
 	}
-	return base, nil
+	return base, marks, nil
 }
 
 // undoFor captures the prior state of every key ops touch; for a key

@@ -207,6 +207,9 @@ func (s *Store) Truncate(after uint64) error {
 	}
 	s.log.Info("truncated the log", "from", s.end.Index, "to", after)
 	s.end = end
+	for len(s.marks) > 0 && s.marks[len(s.marks)-1].Index > end.Index {
+		s.marks = s.marks[:len(s.marks)-1]
+	}
 	return nil
 }
 
@@ -222,7 +225,7 @@ func (s *Store) dropLog(i uint64) error {
 		return s.fail(fmt.Errorf("drop the log: %w", err))
 	}
 	s.log.Info("dropped the log: a record to undo was applied without an undo image", "record", i, "end", s.end.Index)
-	s.base = s.end
+	s.base, s.marks = s.end, nil
 	return fmt.Errorf("%w (record %d)", ErrNoUndo, i)
 }
 
@@ -332,7 +335,7 @@ func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, e
 	if err := flush(true); err != nil {
 		return err
 	}
-	s.end, s.base, s.epoch, s.failed = at, at, epoch, nil
+	s.end, s.base, s.epoch, s.failed, s.marks = at, at, epoch, nil, nil
 	s.log.Info("restored a snapshot", "epoch", pos.Epoch, "index", pos.Index)
 	return nil
 }

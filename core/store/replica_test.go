@@ -143,44 +143,85 @@ func TestTruncateRestoresState(t *testing.T) {
 	}
 }
 
+// Trimming keeps the log within its bounds and its size accounted for,
+// across a truncation and a reopen: the records written before the
+// reopen are read back to find the new base, the later ones not.
 func TestTrimming(t *testing.T) {
 	tests := []struct {
 		name string
 		opts Options
 		size int
-		kept uint64 // at most this many records remain after 30 commits
+		kept uint64 // at most this many records remain
 	}{
 		{"by records", Options{RetainRecords: 5}, 10, 5},
 		{"by bytes", Options{RetainBytes: 4 << 10}, 1 << 10, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := open(t, t.TempDir(), tc.opts)
-			defer s.Close()
-			for i := range 30 {
-				commit(t, s, Op{Key: fmt.Append(nil, "k", i), Value: make([]byte, tc.size)})
+			dir := t.TempDir()
+			s := open(t, dir, tc.opts)
+			keys := 0
+			write := func(n, size int) {
+				for range n {
+					commit(t, s, Op{Key: fmt.Append(nil, "k", keys), Value: make([]byte, size)})
+					keys++
+				}
+				checkTrimmed(t, s, tc.kept, keys)
 			}
-			base := s.Base().Index
-			if kept := s.End().Index - base; kept > tc.kept || kept == 0 {
-				t.Fatalf("%d records kept (base %d)", kept, base)
-			}
-			if err := s.ReadFrom(base-1, func(uint64, []byte) error { return nil }); !errors.Is(err, ErrTrimmed) {
-				t.Fatalf("read from a trimmed record: %v", err)
-			}
-			if err := s.Truncate(base - 1); !errors.Is(err, ErrTrimmed) {
-				t.Fatalf("truncate into the trimmed log: %v", err)
-			}
-			var got []uint64
-			if err := s.ReadFrom(base, func(index uint64, _ []byte) error { got = append(got, index); return nil }); err != nil {
+			write(30, tc.size)
+			if err := s.Truncate(s.End().Index - 2); err != nil {
 				t.Fatal(err)
 			}
-			if len(got) == 0 || got[0] != base+1 || got[len(got)-1] != 30 {
-				t.Fatalf("read %v from base %d", got, base)
-			}
-			if len(state(t, s)) != 30 {
-				t.Fatal("trimming touched the state")
-			}
+			keys -= 2
+			write(10, tc.size+7) // records of another size than those dropped
+			s.Close()
+			s = open(t, dir, tc.opts)
+			defer s.Close()
+			write(30, tc.size)
 		})
+	}
+}
+
+// checkTrimmed checks the log kept after records holding keys k0 to
+// k<keys-1>: at most most records, readable from the base on, exactly
+// as many bytes as the store counts, and marks for its newest records.
+func checkTrimmed(t *testing.T, s *Store, most uint64, keys int) {
+	t.Helper()
+	base, end := s.Base().Index, s.End().Index
+	if kept := end - base; kept > most || kept == 0 {
+		t.Fatalf("%d records kept (base %d)", kept, base)
+	}
+	if err := s.ReadFrom(base-1, func(uint64, []byte) error { return nil }); !errors.Is(err, ErrTrimmed) {
+		t.Fatalf("read from a trimmed record: %v", err)
+	}
+	if err := s.Truncate(base - 1); !errors.Is(err, ErrTrimmed) {
+		t.Fatalf("truncate into the trimmed log: %v", err)
+	}
+	var got []uint64
+	if err := s.ReadFrom(base, func(index uint64, _ []byte) error { got = append(got, index); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[0] != base+1 || got[len(got)-1] != end {
+		t.Fatalf("read %v from base %d", got, base)
+	}
+	var size uint64
+	for i := base + 1; i <= end; i++ {
+		v, err := s.db.Get(logKey(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += uint64(len(v))
+	}
+	if counted := s.end.bytes - s.base.bytes; counted != size {
+		t.Fatalf("the log holds %d bytes, the store counts %d", size, counted)
+	}
+	for i, m := range s.marks {
+		if want := end - uint64(len(s.marks)-1-i); m.Index != want || m.Index <= base {
+			t.Fatalf("marks %v for the log %d to %d", s.marks, base+1, end)
+		}
+	}
+	if len(state(t, s)) != keys {
+		t.Fatalf("%d keys in the state, want %d", len(state(t, s)), keys)
 	}
 }
 

@@ -88,6 +88,7 @@ type Store struct {
 	failed error         // set by a failed write, or a restore left half done
 	batch  leveldb.Batch // write's, reused: the records' batches were a large allocation each
 	entry  []byte        // Apply's log entries, reused likewise: the batch holds a copy
+	marks  []mark        // the records written since the open still in the log, oldest first (see the package doc, Trimming)
 
 	confMu    sync.Mutex // held while handing a record to confirmer or replacing it
 	confirmer *confirmLoop
