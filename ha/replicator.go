@@ -406,17 +406,9 @@ func (r *replicator) countLocked(index uint64) int {
 	return n
 }
 
-// Confirm is the store's Confirmer: it wakes the peers and waits until a
-// quorum acknowledges rec, while ZooKeeper is reachable.
+// Confirm is the store's Confirmer: it waits until a quorum acknowledges
+// rec, while ZooKeeper is reachable. Written has woken the peers already.
 func (r *replicator) Confirm(ctx context.Context, rec store.Record) error {
-	r.mu.Lock()
-	for _, p := range r.peers {
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
-	}
-	r.mu.Unlock()
 	timer := time.NewTimer(r.timeout)
 	defer timer.Stop()
 	for {
