@@ -46,7 +46,8 @@ type replicator struct {
 	oldest    uint64            // the lowest index in recent
 	recentLen int               // bytes in recent
 	peers     map[string]*peer
-	changed   chan struct{} // closed and replaced when an ack arrives or the state changes
+	changed   chan struct{} // closed and replaced when an ack reaches want or the state changes
+	want      uint64        // the index the one waiter for acks (fence, then Confirm, one at a time) waits for
 	suspended bool          // ZooKeeper is unreachable: confirm nothing
 	closed    bool
 }
@@ -196,6 +197,7 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 	}
 	r.mu.Lock()
 	p.live = true
+	r.signalLocked()
 	r.mu.Unlock()
 	acks := make(chan error, 1)
 	go func() { acks <- r.readAcks(p, conn, br) }()
@@ -311,8 +313,13 @@ func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {
 			return d.err
 		}
 		r.mu.Lock()
+		// Only an ack that makes this peer count for the index awaited
+		// wakes the waiter; acks below it, or from a peer counted
+		// already, would wake it for nothing.
+		if p.acked < r.want && at >= r.want {
+			r.signalLocked()
+		}
 		p.acked = at
-		r.signalLocked()
 		r.mu.Unlock()
 	}
 }
@@ -346,8 +353,8 @@ func (r *replicator) fence(ctx context.Context) error {
 	target := r.st.End().Index
 	for {
 		r.mu.Lock()
-		n := r.countLocked(target)
-		ch := r.changed
+		r.want = target
+		n, ch := r.countLocked(target), r.changed
 		r.mu.Unlock()
 		if n >= r.quorum {
 			return nil
@@ -417,6 +424,7 @@ func (r *replicator) Confirm(ctx context.Context, rec store.Record) error {
 			r.mu.Unlock()
 			return ErrNotMaster
 		}
+		r.want = rec.Index
 		n, suspended, ch := r.countLocked(rec.Index), r.suspended, r.changed
 		r.mu.Unlock()
 		if !suspended && n >= r.quorum {
