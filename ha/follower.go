@@ -96,7 +96,7 @@ func (f *follower) handle(conn net.Conn) {
 	defer conn.Close()
 	br, bw := bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 64<<10)
 	conn.SetReadDeadline(time.Now().Add(idleTimeout))
-	typ, p, err := readMsg(br)
+	typ, p, err := readMsg(br, nil)
 	if err != nil || typ != msgHello {
 		return
 	}
@@ -138,7 +138,7 @@ func (f *follower) session(st *store.Store, conn net.Conn, br *bufio.Reader, bw 
 	caughtUp := false
 	for {
 		conn.SetReadDeadline(time.Now().Add(idleTimeout))
-		typ, p, err := readMsg(br)
+		typ, p, err := rc.read()
 		if err != nil {
 			return err
 		}

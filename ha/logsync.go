@@ -106,11 +106,9 @@ func sendSnapshot(w *bufio.Writer, st *store.Store) (uint64, error) {
 // sendRecords writes the records after index after, up to the end at the
 // time of the call, and returns the last index written.
 func sendRecords(w *bufio.Writer, st *store.Store, after uint64) (uint64, error) {
-	var buf []byte
-	err := st.ReadFrom(after, func(rec store.Record) error {
-		buf = rec.AppendTo(buf[:0])
-		after = rec.Index
-		return writeMsg(w, msgRecord, buf)
+	err := st.ReadFrom(after, func(index uint64, enc []byte) error {
+		after = index
+		return writeMsg(w, msgRecord, enc)
 	})
 	return after, err
 }
@@ -120,6 +118,7 @@ func sendRecords(w *bufio.Writer, st *store.Store, after uint64) (uint64, error)
 // master, or a candidate fetching a longer log from a fenced member.
 type receiver struct {
 	r    *bufio.Reader
+	buf  []byte // the last payload read, whose array the next read reuses
 	st   *store.Store
 	sync bool // fsync each record (quorum_disk)
 	log  *slog.Logger
@@ -128,6 +127,17 @@ type receiver struct {
 	from, target uint64
 	bytes        int64
 	lastLog      time.Time
+}
+
+// read reads the next message; its payload is valid until the next read.
+// A slave gets every record through it, and a fresh buffer for each was
+// most of what a slave allocated.
+func (rc *receiver) read() (byte, []byte, error) {
+	typ, p, err := readMsg(rc.r, rc.buf)
+	if err == nil {
+		rc.buf = p
+	}
+	return typ, p, err
 }
 
 // handle applies one message of the types a sender sends; handled is
@@ -150,15 +160,11 @@ func (rc *receiver) handle(typ byte, p []byte) (handled bool, err error) {
 		}
 		return true, rc.restore(pos, size)
 	case msgRecord:
-		rec, err := store.DecodeRecord(p)
-		if err != nil {
-			return true, err
-		}
-		if err := rc.st.Apply(rec, rc.sync); err != nil {
+		if err := rc.st.Apply(p, rc.sync); err != nil {
 			return true, err
 		}
 		rc.bytes += int64(len(p))
-		rc.progress(rec.Index)
+		rc.progress(rc.st.End().Index)
 		return true, nil
 	}
 	return false, nil
@@ -171,7 +177,7 @@ func (rc *receiver) restore(pos store.Position, size uint64) error {
 	last := time.Now()
 	next := func() (k, v []byte, ok bool, err error) {
 		for len(pending) == 0 {
-			typ, p, err := readMsg(rc.r)
+			typ, p, err := rc.read()
 			if err != nil {
 				return nil, nil, false, err
 			}

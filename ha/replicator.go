@@ -46,7 +46,8 @@ type replicator struct {
 	oldest    uint64            // the lowest index in recent
 	recentLen int               // bytes in recent
 	peers     map[string]*peer
-	changed   chan struct{} // closed and replaced when an ack arrives or the state changes
+	changed   chan struct{} // closed and replaced when an ack reaches want or the state changes
+	want      uint64        // the index the one waiter for acks (fence, then Confirm, one at a time) waits for
 	suspended bool          // ZooKeeper is unreachable: confirm nothing
 	closed    bool
 }
@@ -150,7 +151,7 @@ func (r *replicator) session(p *peer) error {
 		return err
 	}
 	conn.SetReadDeadline(time.Now().Add(idleTimeout))
-	typ, msg, err := readMsg(br)
+	typ, msg, err := readMsg(br, nil)
 	if err != nil {
 		return err
 	}
@@ -196,6 +197,7 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 	}
 	r.mu.Lock()
 	p.live = true
+	r.signalLocked()
 	r.mu.Unlock()
 	acks := make(chan error, 1)
 	go func() { acks <- r.readAcks(p, conn, br) }()
@@ -236,19 +238,19 @@ func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Re
 // would not do: records of large messages are megabytes each.
 const recentBytes = 32 << 20
 
-// Written is the store's Tap: it keeps the record encoded and wakes the
+// Written is the store's Tap: it keeps the encoded record and wakes the
 // peers while the record is being written locally, ahead of the serial
-// Confirm calls.
-func (r *replicator) Written(rec store.Record) {
-	b := rec.Encode()
+// Confirm calls. The bytes kept alive are counted by capacity, which
+// takes in the rest of the record's log entry.
+func (r *replicator) Written(index uint64, enc []byte) {
 	r.mu.Lock()
 	if len(r.recent) == 0 {
-		r.oldest = rec.Index
+		r.oldest = index
 	}
-	r.recent[rec.Index] = b
-	r.recentLen += len(b)
-	for r.recentLen > recentBytes && r.oldest < rec.Index {
-		r.recentLen -= len(r.recent[r.oldest])
+	r.recent[index] = enc
+	r.recentLen += cap(enc)
+	for r.recentLen > recentBytes && r.oldest < index {
+		r.recentLen -= cap(r.recent[r.oldest])
 		delete(r.recent, r.oldest)
 		r.oldest++
 	}
@@ -262,31 +264,40 @@ func (r *replicator) Written(rec store.Record) {
 }
 
 // sendFrom writes the records after index after, from the recent ones
-// while they last and from the log beyond, and returns the last index
-// written.
+// while they last, and returns the last index written. Only a slave
+// behind them all is sent records read back from the log: a record past
+// the newest recent one is not written yet, and its Written wakes the
+// peer. Asking the store's end instead would wait for the local write
+// that may be under way, and then read back a record that Written is
+// about to keep.
 func (r *replicator) sendFrom(bw *bufio.Writer, after uint64) (uint64, error) {
 	for {
 		r.mu.Lock()
 		b, ok := r.recent[after+1]
+		behind := !ok && (len(r.recent) == 0 || after+1 < r.oldest)
 		r.mu.Unlock()
+		if behind {
+			last, err := sendRecords(bw, r.st, after)
+			if err != nil || last == after {
+				return last, err
+			}
+			after = last
+			continue
+		}
 		if !ok {
-			break
+			return after, nil
 		}
 		if err := writeMsg(bw, msgRecord, b); err != nil {
 			return after, err
 		}
 		after++
 	}
-	if end := r.st.End().Index; after >= end {
-		return after, nil
-	}
-	return sendRecords(bw, r.st, after)
 }
 
 func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {
 	for {
 		conn.SetReadDeadline(time.Now().Add(idleTimeout))
-		typ, msg, err := readMsg(br)
+		typ, msg, err := readMsg(br, nil)
 		if err != nil {
 			conn.Close()
 			return err
@@ -302,8 +313,13 @@ func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {
 			return d.err
 		}
 		r.mu.Lock()
+		// Only an ack that makes this peer count for the index awaited
+		// wakes the waiter; acks below it, or from a peer counted
+		// already, would wake it for nothing.
+		if p.acked < r.want && at >= r.want {
+			r.signalLocked()
+		}
 		p.acked = at
-		r.signalLocked()
 		r.mu.Unlock()
 	}
 }
@@ -337,8 +353,8 @@ func (r *replicator) fence(ctx context.Context) error {
 	target := r.st.End().Index
 	for {
 		r.mu.Lock()
-		n := r.countLocked(target)
-		ch := r.changed
+		r.want = target
+		n, ch := r.countLocked(target), r.changed
 		r.mu.Unlock()
 		if n >= r.quorum {
 			return nil
@@ -368,7 +384,7 @@ func (r *replicator) fetch(f fencedPeer) error {
 	rc := &receiver{r: f.br, st: r.st, sync: true, log: r.log}
 	rc.expect(f.state.End.Index)
 	for {
-		typ, p, err := readMsg(f.br)
+		typ, p, err := rc.read()
 		if err != nil {
 			return err
 		}
@@ -397,17 +413,9 @@ func (r *replicator) countLocked(index uint64) int {
 	return n
 }
 
-// Confirm is the store's Confirmer: it wakes the peers and waits until a
-// quorum acknowledges rec, while ZooKeeper is reachable.
+// Confirm is the store's Confirmer: it waits until a quorum acknowledges
+// rec, while ZooKeeper is reachable. Written has woken the peers already.
 func (r *replicator) Confirm(ctx context.Context, rec store.Record) error {
-	r.mu.Lock()
-	for _, p := range r.peers {
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
-	}
-	r.mu.Unlock()
 	timer := time.NewTimer(r.timeout)
 	defer timer.Stop()
 	for {
@@ -416,6 +424,7 @@ func (r *replicator) Confirm(ctx context.Context, rec store.Record) error {
 			r.mu.Unlock()
 			return ErrNotMaster
 		}
+		r.want = rec.Index
 		n, suspended, ch := r.countLocked(rec.Index), r.suspended, r.changed
 		r.mu.Unlock()
 		if !suspended && n >= r.quorum {

@@ -43,7 +43,9 @@ func writeMsg(w *bufio.Writer, typ byte, payload []byte) error {
 	return err
 }
 
-func readMsg(r *bufio.Reader) (byte, []byte, error) {
+// readMsg reads one message, into buf when it has the room: a loop that
+// hands back the payload it was last given allocates nothing per message.
+func readMsg(r *bufio.Reader, buf []byte) (byte, []byte, error) {
 	var h [5]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return 0, nil, err
@@ -52,7 +54,10 @@ func readMsg(r *bufio.Reader) (byte, []byte, error) {
 	if n == 0 || n > maxMessage {
 		return 0, nil, fmt.Errorf("%w: message of %d bytes", errProtocol, n)
 	}
-	payload := make([]byte, n-1)
+	if uint32(cap(buf)) < n-1 {
+		buf = make([]byte, n-1)
+	}
+	payload := buf[:n-1]
 	if _, err := io.ReadFull(r, payload); err != nil {
 		return 0, nil, err
 	}

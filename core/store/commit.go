@@ -107,8 +107,7 @@ func (s *Store) commitLoop() {
 		}
 		s.mu.Lock()
 		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
-		s.tap(rec)
-		err := s.write(rec, true, true)
+		err := s.writeOwn(rec)
 		s.mu.Unlock()
 		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group}) {
 			continue
@@ -119,19 +118,29 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// write applies a record locally: data, log entry (with the undo image
-// when withUndo is set), log end and any trimming in one batch, synced
-// when sync is set. s.mu is held.
-func (s *Store) write(rec Record, sync, withUndo bool) error {
+// writeOwn writes a record this store made (a master's, or a standalone
+// store's), synced, with the undo image in its log entry. The Tap is
+// shown the record's bytes in that entry, so that nothing is encoded
+// twice. s.mu is held.
+func (s *Store) writeOwn(rec Record) error {
 	if s.failed != nil {
 		return s.failed
 	}
-	var undo []Op
-	if withUndo {
-		var err error
-		if undo, err = s.undoFor(rec.Ops); err != nil {
-			return s.fail(fmt.Errorf("read undo image: %w", err))
-		}
+	undo, err := s.undoFor(rec.Ops)
+	if err != nil {
+		return s.fail(fmt.Errorf("read undo image: %w", err))
+	}
+	entry := rec.appendTo(make([]byte, entryHead, 30+opsSize(rec.Ops)+opsSize(undo)))
+	s.tap(rec.Index, entry[entryHead:])
+	return s.write(rec, appendOps(entry, undo), true)
+}
+
+// write applies a record locally: data, log entry (entryHead bytes for
+// the log size, then the encoded record and any undo image), log end and
+// any trimming in one batch, synced when sync is set. s.mu is held.
+func (s *Store) write(rec Record, entry []byte, sync bool) error {
+	if s.failed != nil {
+		return s.failed
 	}
 	b := &s.batch
 	b.Reset()
@@ -142,7 +151,6 @@ func (s *Store) write(rec Record, sync, withUndo bool) error {
 			b.Put(op.Key, op.Value)
 		}
 	}
-	entry := encodeLogEntry(0, rec, undo, withUndo)
 	end := mark{Position{rec.Epoch, rec.Index}, s.end.bytes + uint64(len(entry))}
 	binary.BigEndian.PutUint64(entry, end.bytes)
 	b.Put(logKey(rec.Index), entry)
@@ -152,7 +160,7 @@ func (s *Store) write(rec Record, sync, withUndo bool) error {
 		// kept apart from the log end, which Truncate may lower.
 		b.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, rec.Epoch))
 	}
-	base, err := s.trim(b, end)
+	base, marks, err := s.trim(b, end)
 	if err != nil {
 		return s.fail(fmt.Errorf("trim the log: %w", err))
 	}
@@ -160,26 +168,33 @@ func (s *Store) write(rec Record, sync, withUndo bool) error {
 		return s.fail(fmt.Errorf("write record %d: %w", rec.Index, err))
 	}
 	s.end, s.base, s.epoch = end, base, max(s.epoch, rec.Epoch)
+	s.marks = append(marks, end)
 	return nil
 }
 
 // trim adds to b the deletion of the oldest records while the log, ending
-// at end, is over its retention; it returns the new base.
-func (s *Store) trim(b *leveldb.Batch, end mark) (mark, error) {
-	base := s.base
+// at end, is over its retention; it returns the new base and the marks
+// left after it.
+func (s *Store) trim(b *leveldb.Batch, end mark) (mark, []mark, error) {
+	base, marks := s.base, s.marks
 	for range maxTrimPerGroup {
 		over := end.Index-base.Index > s.opts.RetainRecords || end.bytes-base.bytes > s.opts.RetainBytes
 		if !over || base.Index+1 >= end.Index {
 			break
 		}
 		key := logKey(base.Index + 1)
+		if len(marks) > 0 && marks[0].Index == base.Index+1 {
+			b.Delete(key)
+			base, marks = marks[0], marks[1:]
+			continue
+		}
 		v, err := s.db.Get(key, nil)
 		if err != nil {
-			return base, fmt.Errorf("record %d: %w", base.Index+1, err)
+			return base, nil, fmt.Errorf("record %d: %w", base.Index+1, err)
 		}
 		next, err := decodeLogHead(v)
 		if err != nil {
-			return base, fmt.Errorf("record %d: %w", base.Index+1, err)
+			return base, nil, fmt.Errorf("record %d: %w", base.Index+1, err)
 		}
 		b.Delete(key)
 		base = next
@@ -187,7 +202,7 @@ func (s *Store) trim(b *leveldb.Batch, end mark) (mark, error) {
 	if base != s.base {
 		b.Put(keyBase, base.encode())
 	}
-	return base, nil
+	return base, marks, nil
 }
 
 // undoFor captures the prior state of every key ops touch; for a key
@@ -227,11 +242,11 @@ func (s *Store) fail(err error) error {
 // local write: replication then overlaps the local fsync. A record whose
 // local write fails leaves the store failed; a slave holding it holds an
 // unconfirmed record, which is allowed.
-func (s *Store) tap(rec Record) {
+func (s *Store) tap(index uint64, enc []byte) {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
 	if s.confirmer != nil && s.confirmer.tap != nil {
-		s.confirmer.tap.Written(rec)
+		s.confirmer.tap.Written(index, enc)
 	}
 }
 

@@ -44,10 +44,13 @@
 //
 // The log keeps Options.RetainRecords records and RetainBytes bytes (100,000
 // and 64 MiB by default). The committer deletes the oldest records in the
-// same batch that writes a new one, at most 8 per group, reading each only
-// to learn its epoch and cumulative size, which become the base. The
-// cumulative size stored in each entry is what lets the committer bound the
-// log's bytes without reading the records it keeps.
+// same batch that writes a new one, at most 8 per group; the epoch and
+// cumulative size of the last one deleted become the base. The cumulative
+// size stored in each entry is what lets the committer bound the log's
+// bytes without reading the records it keeps. The store keeps these
+// (24 bytes a record) for the records written since it was opened, and
+// reads back only older ones: a record is a whole group of messages,
+// which was read back in full just to be deleted.
 //
 // # Truncate
 //
@@ -74,10 +77,13 @@
 // # Replication seam
 //
 // End, SetEpoch, ReadFrom, Apply, Snapshot, Restore, Truncate and an
-// optional Confirmer: with one set, each record goes to Confirm after its
-// local fsync, in order, from a goroutine of its own so the committer
-// writes the next group meanwhile, and Commit.Wait returns once both are
-// done. Confirm gets a context that Close cancels; it must return in
+// optional Confirmer. Records cross it in their Encode form: a Tap is
+// shown the bytes of the log entry just made, ReadFrom hands out those in
+// LevelDB and Apply takes a record as received, so a record is encoded
+// once, by the master that writes it. With a Confirmer set, each record
+// goes to Confirm after its local fsync, in order, from a goroutine of
+// its own so the committer writes the next group meanwhile, and
+// Commit.Wait returns once both are done. Confirm gets a context that Close cancels; it must return in
 // bounded time, since past 1024 records awaiting it the committer waits.
 //
 // # Failures

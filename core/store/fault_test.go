@@ -86,7 +86,7 @@ func testDiskFull(t *testing.T, torn bool) {
 		do   func() error
 	}{
 		{"submit", func() error { return s.Submit([]Op{put("e", "1")}).Wait(context.Background()) }},
-		{"apply", func() error { return s.Apply(Record{Index: s.End().Index + 1}, true) }},
+		{"apply", func() error { return s.Apply(Record{Index: s.End().Index + 1}.Encode(), true) }},
 		{"set epoch", func() error { return s.SetEpoch(9) }},
 		{"truncate", func() error { return s.Truncate(0) }},
 	}

@@ -63,11 +63,10 @@ func opsSize(ops []Op) int {
 // index, uvarint op count, then per op a flag byte (1 delete, 0 put), the
 // uvarint-prefixed key and, for a put, the uvarint-prefixed value.
 func (r Record) Encode() []byte {
-	return r.AppendTo(make([]byte, 0, 20+opsSize(r.Ops)))
+	return r.appendTo(make([]byte, 0, 20+opsSize(r.Ops)))
 }
 
-// AppendTo appends the Encode form to b.
-func (r Record) AppendTo(b []byte) []byte {
+func (r Record) appendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = binary.AppendUvarint(b, r.Index)
 	return appendOps(b, r.Ops)
@@ -91,37 +90,56 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
-// bytes copies, so that decoded records never alias LevelDB's buffers.
+// bytes aliases the input: records are decoded only from bytes the store
+// owns (a Get's copy, a record handed to Apply) or reads in place.
 func (r *reader) bytes() []byte {
 	n := r.uvarint()
 	if r.err != nil || n > uint64(len(r.b)) {
 		r.err = errCorrupt
 		return nil
 	}
-	v := append([]byte(nil), r.b[:n]...)
+	v := r.b[:n:n]
 	r.b = r.b[n:]
 	return v
 }
 
-func (r *reader) ops() []Op {
+// count reads an op count, which cannot exceed the bytes left.
+func (r *reader) count() uint64 {
 	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
+	if r.err == nil && n > uint64(len(r.b)) {
 		r.err = errCorrupt
+	}
+	return n
+}
+
+func (r *reader) op() Op {
+	if r.err != nil {
+		return Op{}
+	}
+	if len(r.b) == 0 || r.b[0] > 1 {
+		r.err = errCorrupt
+		return Op{}
+	}
+	del := r.b[0] == 1
+	r.b = r.b[1:]
+	op := Op{Key: r.bytes(), Delete: del}
+	if !del {
+		op.Value = r.bytes()
+	}
+	return op
+}
+
+func (r *reader) ops() []Op {
+	n := r.count()
+	if r.err != nil {
 		return nil
 	}
 	ops := make([]Op, 0, n)
 	for range n {
-		if len(r.b) == 0 || r.b[0] > 1 {
-			r.err = errCorrupt
-			return nil
-		}
-		del := r.b[0] == 1
-		r.b = r.b[1:]
-		op := Op{Key: r.bytes(), Delete: del}
-		if !del {
-			op.Value = r.bytes()
-		}
-		ops = append(ops, op)
+		ops = append(ops, r.op())
+	}
+	if r.err != nil {
+		return nil
 	}
 	return ops
 }
@@ -132,8 +150,8 @@ func (r *reader) record() Record {
 	return rec
 }
 
-// DecodeRecord reads what Encode wrote.
-func DecodeRecord(b []byte) (Record, error) {
+// decodeRecord reads what Encode wrote; the ops alias b.
+func decodeRecord(b []byte) (Record, error) {
 	r := reader{b: b}
 	rec := r.record()
 	if r.err == nil && len(r.b) != 0 {
@@ -187,21 +205,15 @@ func decodeMark(b []byte) (mark, error) {
 // key the record touched, the value before it (a put) or its absence (a
 // delete). An entry without an image ends after the record; an empty
 // image still has its count, so the two never look alike. The undo image
-// is local to each store and never shipped.
-func encodeLogEntry(logBytes uint64, rec Record, undo []Op, withUndo bool) []byte {
-	b := make([]byte, 0, 30+opsSize(rec.Ops)+opsSize(undo))
-	b = rec.AppendTo(binary.BigEndian.AppendUint64(b, logBytes))
-	if withUndo {
-		b = appendOps(b, undo)
-	}
-	return b
-}
+// is local to each store and never shipped. The size is filled in by
+// write, once it is known; entryHead is the room left for it.
+const entryHead = 8
 
 func decodeLogEntry(v []byte) (logBytes uint64, rec Record, undo []Op, withUndo bool, err error) {
-	if len(v) < 8 {
+	if len(v) < entryHead {
 		return 0, Record{}, nil, false, errCorrupt
 	}
-	r := reader{b: v[8:]}
+	r := reader{b: v[entryHead:]}
 	rec = r.record()
 	if withUndo = len(r.b) > 0; withUndo {
 		undo = r.ops()
@@ -212,13 +224,28 @@ func decodeLogEntry(v []byte) (logBytes uint64, rec Record, undo []Op, withUndo 
 	return binary.BigEndian.Uint64(v), rec, undo, withUndo, r.err
 }
 
+// entryRecord finds a log entry's encoded record in place, without
+// copying or decoding its ops.
+func entryRecord(v []byte) (enc []byte, index uint64, err error) {
+	if len(v) < entryHead {
+		return nil, 0, errCorrupt
+	}
+	r := reader{b: v[entryHead:]}
+	r.uvarint()
+	index = r.uvarint()
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		r.op()
+	}
+	return v[entryHead : len(v)-len(r.b)], index, r.err
+}
+
 // decodeLogHead reads a log entry's position and size only, without
 // copying its ops.
 func decodeLogHead(v []byte) (mark, error) {
-	if len(v) < 8 {
+	if len(v) < entryHead {
 		return mark{}, errCorrupt
 	}
-	r := reader{b: v[8:]}
+	r := reader{b: v[entryHead:]}
 	m := mark{Position{r.uvarint(), r.uvarint()}, binary.BigEndian.Uint64(v)}
 	return m, r.err
 }

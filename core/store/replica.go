@@ -52,9 +52,10 @@ func (s *Store) SetEpoch(epoch uint64) error {
 	return nil
 }
 
-// ReadFrom calls fn for each record after index after, in order, up to the
-// end at the time of the call. ErrTrimmed means a snapshot is needed.
-func (s *Store) ReadFrom(after uint64, fn func(Record) error) error {
+// ReadFrom calls fn for each record after index after, in its Encode
+// form, in order, up to the end at the time of the call; enc is valid
+// only during the call. ErrTrimmed means a snapshot is needed.
+func (s *Store) ReadFrom(after uint64, fn func(index uint64, enc []byte) error) error {
 	s.mu.Lock()
 	base, end := s.base.Index, s.end.Index
 	s.mu.Unlock()
@@ -70,14 +71,14 @@ func (s *Store) ReadFrom(after uint64, fn func(Record) error) error {
 	defer it.Release()
 	next := after + 1
 	for it.Next() {
-		_, rec, _, _, err := decodeLogEntry(it.Value())
+		enc, index, err := entryRecord(it.Value())
 		if err != nil {
 			return fmt.Errorf("store: read record %d: %w", next, err)
 		}
-		if rec.Index != next {
+		if index != next {
 			return fmt.Errorf("%w: record %d is gone", ErrTrimmed, next)
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(index, enc); err != nil {
 			return err
 		}
 		next++
@@ -91,15 +92,20 @@ func (s *Store) ReadFrom(after uint64, fn func(Record) error) error {
 	return nil
 }
 
-// Apply writes a record received from the master: its data, its log entry
-// and the new end in one batch, synced when sync is set (a slave under
-// quorum_mem acknowledges written records, fsynced or not; syncing the
-// last of a run makes the journal durable up to it). It must follow the
-// end directly, and a log's epochs never go back. Records of epochs older
-// than the fenced one are fine: a catching-up node receives old epochs'
-// records from the master of a newer one. Fencing is the replication
-// session's job (SetEpoch), not the record's.
-func (s *Store) Apply(rec Record, sync bool) error {
+// Apply writes a record received from the master, in its Encode form:
+// its data, its log entry and the new end in one batch, synced when sync
+// is set (a slave under quorum_mem acknowledges written records, fsynced
+// or not; syncing the last of a run makes the journal durable up to
+// it). It must follow the end directly, and a log's epochs never go
+// back. Records of epochs older than the fenced one are fine: a
+// catching-up node receives old epochs' records from the master of a
+// newer one. Fencing is the replication session's job (SetEpoch), not
+// the record's. The store keeps nothing of enc.
+func (s *Store) Apply(enc []byte, sync bool) error {
+	rec, err := decodeRecord(enc)
+	if err != nil {
+		return fmt.Errorf("store: apply: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rec.Index != s.end.Index+1 {
@@ -111,7 +117,9 @@ func (s *Store) Apply(rec Record, sync bool) error {
 	if err := checkKeys(rec.Ops); err != nil {
 		return fmt.Errorf("store: record %d: %w", rec.Index, err)
 	}
-	return s.write(rec, sync, false)
+	// The entry holds no undo image: see the package doc, Truncate.
+	s.entry = append(append(s.entry[:0], make([]byte, entryHead)...), enc...)
+	return s.write(rec, s.entry, sync)
 }
 
 // Epochs lists where each epoch of the log begins, oldest first, starting
@@ -199,6 +207,9 @@ func (s *Store) Truncate(after uint64) error {
 	}
 	s.log.Info("truncated the log", "from", s.end.Index, "to", after)
 	s.end = end
+	for len(s.marks) > 0 && s.marks[len(s.marks)-1].Index > end.Index {
+		s.marks = s.marks[:len(s.marks)-1]
+	}
 	return nil
 }
 
@@ -214,7 +225,7 @@ func (s *Store) dropLog(i uint64) error {
 		return s.fail(fmt.Errorf("drop the log: %w", err))
 	}
 	s.log.Info("dropped the log: a record to undo was applied without an undo image", "record", i, "end", s.end.Index)
-	s.base = s.end
+	s.base, s.marks = s.end, nil
 	return fmt.Errorf("%w (record %d)", ErrNoUndo, i)
 }
 
@@ -324,7 +335,7 @@ func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, e
 	if err := flush(true); err != nil {
 		return err
 	}
-	s.end, s.base, s.epoch, s.failed = at, at, epoch, nil
+	s.end, s.base, s.epoch, s.failed, s.marks = at, at, epoch, nil, nil
 	s.log.Info("restored a snapshot", "epoch", pos.Epoch, "index", pos.Index)
 	return nil
 }

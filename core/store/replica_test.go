@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -13,12 +15,8 @@ import (
 // form.
 func ship(t *testing.T, from, to *Store, after uint64) {
 	t.Helper()
-	err := from.ReadFrom(after, func(r Record) error {
-		r2, err := DecodeRecord(r.Encode())
-		if err != nil {
-			return err
-		}
-		return to.Apply(r2, true)
+	err := from.ReadFrom(after, func(_ uint64, enc []byte) error {
+		return to.Apply(enc, true)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,9 +50,9 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"epoch going back", func() error { return slave.Apply(Record{Epoch: 2, Index: 4}, true) }},
-		{"gap", func() error { return slave.Apply(Record{Epoch: 3, Index: 9}, true) }},
-		{"replay", func() error { return slave.Apply(Record{Epoch: 3, Index: 3}, true) }},
+		{"epoch going back", func() error { return slave.Apply(Record{Epoch: 2, Index: 4}.Encode(), true) }},
+		{"gap", func() error { return slave.Apply(Record{Epoch: 3, Index: 9}.Encode(), true) }},
+		{"replay", func() error { return slave.Apply(Record{Epoch: 3, Index: 3}.Encode(), true) }},
 		{"lower epoch", func() error { return slave.SetEpoch(2) }},
 	}
 	for _, tc := range refused {
@@ -67,10 +65,10 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 	}
 	// Catching up from the master of epoch 5 brings records of older
 	// epochs.
-	if err := slave.Apply(Record{Epoch: 4, Index: 4, Ops: []Op{put("d", "1")}}, false); err != nil {
+	if err := slave.Apply(Record{Epoch: 4, Index: 4, Ops: []Op{put("d", "1")}}.Encode(), false); err != nil {
 		t.Fatal(err)
 	}
-	if err := slave.Apply(Record{Epoch: 5, Index: 5}, true); err != nil {
+	if err := slave.Apply(Record{Epoch: 5, Index: 5}.Encode(), true); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, err := slave.Epochs(); err != nil || fmt.Sprint(got) != "[{0 0} {3 1} {4 4} {5 5}]" {
@@ -79,7 +77,7 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 	// A record of a newer epoch fences the store durably. Applied
 	// records have no undo images: truncating them drops the log and
 	// keeps the state, for a snapshot to replace.
-	if err := slave.Apply(Record{Epoch: 6, Index: 6}, true); err != nil {
+	if err := slave.Apply(Record{Epoch: 6, Index: 6}.Encode(), true); err != nil {
 		t.Fatal(err)
 	}
 	before := fmt.Sprint(state(t, slave))
@@ -145,44 +143,85 @@ func TestTruncateRestoresState(t *testing.T) {
 	}
 }
 
+// Trimming keeps the log within its bounds and its size accounted for,
+// across a truncation and a reopen: the records written before the
+// reopen are read back to find the new base, the later ones not.
 func TestTrimming(t *testing.T) {
 	tests := []struct {
 		name string
 		opts Options
 		size int
-		kept uint64 // at most this many records remain after 30 commits
+		kept uint64 // at most this many records remain
 	}{
 		{"by records", Options{RetainRecords: 5}, 10, 5},
 		{"by bytes", Options{RetainBytes: 4 << 10}, 1 << 10, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := open(t, t.TempDir(), tc.opts)
-			defer s.Close()
-			for i := range 30 {
-				commit(t, s, Op{Key: fmt.Append(nil, "k", i), Value: make([]byte, tc.size)})
+			dir := t.TempDir()
+			s := open(t, dir, tc.opts)
+			keys := 0
+			write := func(n, size int) {
+				for range n {
+					commit(t, s, Op{Key: fmt.Append(nil, "k", keys), Value: make([]byte, size)})
+					keys++
+				}
+				checkTrimmed(t, s, tc.kept, keys)
 			}
-			base := s.Base().Index
-			if kept := s.End().Index - base; kept > tc.kept || kept == 0 {
-				t.Fatalf("%d records kept (base %d)", kept, base)
-			}
-			if err := s.ReadFrom(base-1, func(Record) error { return nil }); !errors.Is(err, ErrTrimmed) {
-				t.Fatalf("read from a trimmed record: %v", err)
-			}
-			if err := s.Truncate(base - 1); !errors.Is(err, ErrTrimmed) {
-				t.Fatalf("truncate into the trimmed log: %v", err)
-			}
-			var got []uint64
-			if err := s.ReadFrom(base, func(r Record) error { got = append(got, r.Index); return nil }); err != nil {
+			write(30, tc.size)
+			if err := s.Truncate(s.End().Index - 2); err != nil {
 				t.Fatal(err)
 			}
-			if len(got) == 0 || got[0] != base+1 || got[len(got)-1] != 30 {
-				t.Fatalf("read %v from base %d", got, base)
-			}
-			if len(state(t, s)) != 30 {
-				t.Fatal("trimming touched the state")
-			}
+			keys -= 2
+			write(10, tc.size+7) // records of another size than those dropped
+			s.Close()
+			s = open(t, dir, tc.opts)
+			defer s.Close()
+			write(30, tc.size)
 		})
+	}
+}
+
+// checkTrimmed checks the log kept after records holding keys k0 to
+// k<keys-1>: at most most records, readable from the base on, exactly
+// as many bytes as the store counts, and marks for its newest records.
+func checkTrimmed(t *testing.T, s *Store, most uint64, keys int) {
+	t.Helper()
+	base, end := s.Base().Index, s.End().Index
+	if kept := end - base; kept > most || kept == 0 {
+		t.Fatalf("%d records kept (base %d)", kept, base)
+	}
+	if err := s.ReadFrom(base-1, func(uint64, []byte) error { return nil }); !errors.Is(err, ErrTrimmed) {
+		t.Fatalf("read from a trimmed record: %v", err)
+	}
+	if err := s.Truncate(base - 1); !errors.Is(err, ErrTrimmed) {
+		t.Fatalf("truncate into the trimmed log: %v", err)
+	}
+	var got []uint64
+	if err := s.ReadFrom(base, func(index uint64, _ []byte) error { got = append(got, index); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[0] != base+1 || got[len(got)-1] != end {
+		t.Fatalf("read %v from base %d", got, base)
+	}
+	var size uint64
+	for i := base + 1; i <= end; i++ {
+		v, err := s.db.Get(logKey(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += uint64(len(v))
+	}
+	if counted := s.end.bytes - s.base.bytes; counted != size {
+		t.Fatalf("the log holds %d bytes, the store counts %d", size, counted)
+	}
+	for i, m := range s.marks {
+		if want := end - uint64(len(s.marks)-1-i); m.Index != want || m.Index <= base {
+			t.Fatalf("marks %v for the log %d to %d", s.marks, base+1, end)
+		}
+	}
+	if len(state(t, s)) != keys {
+		t.Fatalf("%d keys in the state, want %d", len(state(t, s)), keys)
 	}
 }
 
@@ -373,5 +412,47 @@ func TestEpochsMatchTheirEnd(t *testing.T) {
 		if end.Epoch == 2 {
 			return
 		}
+	}
+}
+
+// tapConfirmer confirms at once and keeps what its Tap is shown.
+type tapConfirmer struct {
+	mu  sync.Mutex
+	enc map[uint64][]byte
+}
+
+func (c *tapConfirmer) Confirm(context.Context, Record) error { return nil }
+
+func (c *tapConfirmer) Written(index uint64, enc []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enc[index] = enc
+}
+
+// The Tap is shown each record in its Encode form, bytes it may keep:
+// later writes (undo images included) never change them.
+func TestTapSeesEncodedRecords(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	defer s.Close()
+	tap := &tapConfirmer{enc: map[uint64][]byte{}}
+	s.SetConfirmer(tap)
+	for i := range 20 {
+		key := fmt.Sprint("k", i%3)
+		commit(t, s, put(key, fmt.Sprint(i)))
+		commit(t, s, Op{Key: []byte(key), Delete: true}, put("other", fmt.Sprint(i)))
+	}
+	err := s.ReadFrom(0, func(index uint64, enc []byte) error {
+		tap.mu.Lock()
+		defer tap.mu.Unlock()
+		if !bytes.Equal(tap.enc[index], enc) {
+			return fmt.Errorf("record %d: the Tap kept %x, the log holds %x", index, tap.enc[index], enc)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tap.enc) != 40 {
+		t.Fatalf("the Tap saw %d records, want 40", len(tap.enc))
 	}
 }

@@ -87,6 +87,8 @@ type Store struct {
 	epoch  uint64
 	failed error         // set by a failed write, or a restore left half done
 	batch  leveldb.Batch // write's, reused: the records' batches were a large allocation each
+	entry  []byte        // Apply's log entries, reused likewise: the batch holds a copy
+	marks  []mark        // the records written since the open still in the log, oldest first (see the package doc, Trimming)
 
 	confMu    sync.Mutex // held while handing a record to confirmer or replacing it
 	confirmer *confirmLoop
@@ -254,10 +256,13 @@ type Confirmer interface {
 }
 
 // Tap is an optional part of a Confirmer: Written sees each record, in
-// log order, as the committer is about to write it locally, so that
-// replication ships it while the local fsync runs. It must not block.
+// log order, in its Encode form, as the committer is about to write it
+// locally, so that replication ships it while the local fsync runs. It
+// must not block. enc is the bytes of the record's log entry, never
+// changed afterwards, so it may be kept; its capacity runs over the rest
+// of the entry (the undo image), which stays in memory as long as enc.
 type Tap interface {
-	Written(rec Record)
+	Written(index uint64, enc []byte)
 }
 
 // SetConfirmer makes commits wait for c as well as the local fsync; nil

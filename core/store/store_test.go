@@ -157,7 +157,7 @@ func TestCloseEndsGoroutinesAndRefuses(t *testing.T) {
 func TestRecordEncoding(t *testing.T) {
 	good := Record{Epoch: 7, Index: 1 << 40, Ops: []Op{put("k", "v"), {Key: []byte("d"), Delete: true}, put("e", "")}}
 	enc := good.Encode()
-	got, err := DecodeRecord(enc)
+	got, err := decodeRecord(enc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestRecordEncoding(t *testing.T) {
 		{"huge count", []byte{1, 1, 0xff, 0xff, 0x03}},
 	}
 	for _, tc := range tests {
-		if _, err := DecodeRecord(tc.b); !errors.Is(err, errCorrupt) {
+		if _, err := decodeRecord(tc.b); !errors.Is(err, errCorrupt) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
@@ -195,7 +195,11 @@ func TestGroupBoundAndOrder(t *testing.T) {
 		}
 	}
 	var keys []string
-	err := s.ReadFrom(0, func(r Record) error {
+	err := s.ReadFrom(0, func(_ uint64, enc []byte) error {
+		r, err := decodeRecord(enc)
+		if err != nil {
+			return err
+		}
 		if len(r.Ops) > 3 {
 			return fmt.Errorf("record %d holds %d ops", r.Index, len(r.Ops))
 		}
