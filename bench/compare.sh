@@ -114,7 +114,7 @@ catchup() {
 # mqtt_loads URL LABEL [--session]
 mqtt_loads() {
 	echo "== $2: 4 publishers, 1 subscriber, 1 KiB, QoS 1, window 100 ${3:+(persistent-session subscriber)}"
-	"$hamq" bench --proto mqtt --url "$1" --producers 4 --consumers 1 --count 100000 --size 1024 --qos 1 --window 100 $3 | grep -E 'send|receive'
+	"$hamq" bench --proto mqtt --url "$1" --producers 4 --consumers 1 --count 100000 --size 1024 --qos 1 --window 100 ${3:-} | grep -E 'send|receive'
 }
 
 hamq_standalone() { # [CONFIG]: starts a standalone hamq with STOMP 36613, MQTT 31883, AMQP 35672
