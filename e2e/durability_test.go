@@ -30,17 +30,7 @@ func receiveAll(t *testing.T, n *node, dest, quiet string) map[string]int {
 func TestStompPyKill9AfterConfirm(t *testing.T) {
 	needPython(t, "stomp")
 	n := startNode(t)
-	host, port := hostPort(t, n.stomp)
-	confirmed := 0
-	script(t, context.Background(), "stomp_send.py", func(l string) bool {
-		if strings.HasPrefix(l, "confirmed ") {
-			confirmed++
-		}
-		return true
-	}, host, port, "/queue/durable", "1000")
-	if confirmed != 1000 {
-		t.Fatalf("%d of 1000 sends confirmed", confirmed)
-	}
+	stompPySend(t, n, "/queue/durable", 1000)
 	n.kill()
 	n.start()
 	got := receiveAll(t, n, "/queue/durable", "2")
@@ -94,4 +84,21 @@ func TestStompPyKill9MidStream(t *testing.T) {
 		}
 	}
 	t.Logf("confirmed before kill -9: %d; received after restart: %d", len(confirmed), len(got))
+}
+
+// stompPySend sends count persistent messages to dest with stomp.py and
+// fails unless every one was confirmed by its receipt.
+func stompPySend(t *testing.T, n *node, dest string, count int) {
+	t.Helper()
+	host, port := hostPort(t, n.stomp)
+	confirmed := 0
+	script(t, context.Background(), "stomp_send.py", func(l string) bool {
+		if strings.HasPrefix(l, "confirmed ") {
+			confirmed++
+		}
+		return true
+	}, host, port, dest, strconv.Itoa(count))
+	if confirmed != count {
+		t.Fatalf("%d of %d stomp.py sends to %s confirmed", confirmed, count, dest)
+	}
 }
