@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -84,9 +85,14 @@ func Start(ctx context.Context, dir string, n int) (*Ensemble, error) {
 // FreePorts finds n free loopback ports for servers started next. They
 // are taken below Linux's ephemeral range (32768 and up): a port the
 // kernel hands out can, by the time a server binds it, be the source port
-// of some outgoing connection. Another process could still take one
-// first; that server's start then fails and says so.
+// of some outgoing connection. A port is handed out once per process:
+// servers start after all their ports are picked, so a port picked earlier
+// may not be bound yet and would look free again (two e2e nodes were given
+// the same STOMP port). Another process could still take one first; that
+// server's start then fails and says so.
 func FreePorts(n int) ([]int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	var out []int
 	var lns []net.Listener
 	defer func() {
@@ -98,15 +104,27 @@ func FreePorts(n int) ([]int, error) {
 		if tries == 1000 {
 			return nil, errors.New("ensemble: no free ports between 20000 and 32000")
 		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		port := 20000 + rand.IntN(12000)
+		if handedOut.ports[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		lns = append(lns, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
+		out = append(out, port)
+	}
+	for _, p := range out {
+		handedOut.ports[p] = true
 	}
 	return out, nil
 }
+
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 func (e *Ensemble) write(m *member) error {
 	if err := os.MkdirAll(filepath.Join(m.dir, "data"), 0o755); err != nil {

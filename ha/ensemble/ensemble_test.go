@@ -49,3 +49,22 @@ func TestEnsembleSurvivesAMember(t *testing.T) {
 		t.Fatalf("read %q, %v", data, err)
 	}
 }
+
+// TestFreePortsNeverRepeat: ports picked before their servers bind them
+// are not picked again (1000 picks among 12000 ports repeat one almost
+// surely without that).
+func TestFreePortsNeverRepeat(t *testing.T) {
+	seen := map[int]bool{}
+	for range 20 {
+		ports, err := FreePorts(50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ports {
+			if seen[p] {
+				t.Fatalf("port %d handed out twice", p)
+			}
+			seen[p] = true
+		}
+	}
+}
