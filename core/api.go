@@ -47,8 +47,8 @@ type SubSpec struct {
 	Prefetch int    // credit: most unacknowledged deliveries; 0 means default
 	NoLocal  bool   // skip messages sent by this session
 	// LinkCredit makes the front-end the only source of credit, as AMQP's
-	// link credit is: the subscription starts with none, SetCredit grants
-	// it, and acknowledgements give none back. Prefetch is then unused.
+	// link credit is: the subscription starts with none, SetCreditLimit
+	// grants it, and acknowledgements give none back. Prefetch is then unused.
 	LinkCredit bool
 }
 

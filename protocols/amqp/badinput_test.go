@@ -186,6 +186,17 @@ func TestBadInputClosesWithItsCondition(t *testing.T) {
 		}
 		expect[*wire.Detach](r, wire.CondTransferLimitExceeded)
 	})
+	t.Run("disposition of every delivery id", func(t *testing.T) {
+		r := dialRaw(t, s.addr)
+		r.open()
+		last := uint32(1<<32 - 1)
+		r.send(0, &wire.Disposition{Role: wire.RoleReceiver, First: 0, Last: &last, Settled: true, State: &wire.Accepted{}}, nil)
+		// Answered at once, not after four billion ids.
+		r.send(1, &wire.Begin{IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 10}, nil)
+		if _, ok := r.next().(*wire.Begin); !ok {
+			t.Fatal("no begin from the server")
+		}
+	})
 
 	send(t, snd, "still here")
 	if m := receive(t, rcv); string(m.GetData()) != "still here" {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hamq/hamq/core"
@@ -54,7 +53,7 @@ type conn struct {
 	mu       sync.Mutex
 	sessions map[uint16]*session // by the client's channel
 
-	readTimeout atomic.Int64 // nanoseconds per read; 0 none
+	in *conns.TimedReader
 
 	confirms  chan confirmItem
 	confirmed chan struct{} // confirmLoop ended
@@ -67,25 +66,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, sessions: map[uint16]*session{},
 		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{})}
 	c.out = conns.NewOutbox(nc, writeBytes, func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, emptyFrame)
-	c.br = bufio.NewReaderSize(deadlineReader{c}, 16<<10)
+	c.in = conns.NewTimedReader(nc, c.out.Draining, connectTimeout)
+	c.br = bufio.NewReaderSize(c.in, 16<<10)
 	c.fr = wire.NewFrameReader(c.br, wire.MinMaxFrameSize)
-	c.readTimeout.Store(int64(connectTimeout))
 	return c
-}
-
-// deadlineReader gives every read the connection's current deadline: a
-// client silent past the idle timeout is closed.
-type deadlineReader struct{ c *conn }
-
-func (d deadlineReader) Read(p []byte) (int, error) {
-	if !d.c.out.Draining() {
-		var t time.Time
-		if to := time.Duration(d.c.readTimeout.Load()); to > 0 {
-			t = time.Now().Add(to)
-		}
-		d.c.nc.SetReadDeadline(t)
-	}
-	return d.c.nc.Read(p)
 }
 
 func (c *conn) run() {
@@ -161,7 +145,7 @@ func (c *conn) readFailed(err error) {
 		c.closeWith(&wire.Error{Condition: wire.CondFramingError, Description: fe.Reason})
 	case errors.As(err, &ne) && ne.Timeout():
 		c.closeWith(&wire.Error{Condition: wire.CondResourceLimitExceeded,
-			Description: fmt.Sprintf("nothing received within the idle timeout of %v", time.Duration(c.readTimeout.Load()))})
+			Description: fmt.Sprintf("nothing received within the idle timeout of %v", c.in.Timeout())})
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
 	default:
 		c.srv.log.Debug("read", "remote", c.nc.RemoteAddr(), "err", err)
@@ -241,7 +225,7 @@ func (c *conn) open() error {
 	}
 	c.sess = sess
 	c.fr.SetMaxFrameSize(o.MaxFrameSize)
-	c.readTimeout.Store(int64(o.IdleTimeout))
+	c.in.SetTimeout(o.IdleTimeout)
 	if open.IdleTimeOut > 0 {
 		// Half the client's timeout, as the spec advises, so that one late
 		// empty frame does not end the connection.
@@ -312,7 +296,7 @@ func (c *conn) closeWith(err *wire.Error) { c.sendLast(&wire.Close{Error: err}) 
 const maxQueued = 10_000
 
 // emptyFrame keeps an idle connection alive.
-var emptyFrame = []byte{0, 0, 0, 8, 2, 0, 0, 0}
+var emptyFrame, _ = wire.AppendFrame(nil, wire.Frame{})
 
 func writeBytes(w *bufio.Writer, b []byte) error {
 	_, err := w.Write(b)

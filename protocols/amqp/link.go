@@ -31,7 +31,7 @@ type link struct {
 	receiving     bool
 	dest          core.Destination
 	credit        uint32 // what the client may still send
-	deliveryCount uint32
+	deliveryCount uint32 // the client's, as the spec has both ends count
 	unconfirmed   uint32 // received, not yet durable
 	current       *incoming
 
@@ -116,7 +116,7 @@ func (l *link) attachReceiving(a *wire.Attach) (*wire.Attach, *wire.Error) {
 	case t.Dynamic:
 		l.dest = c.sess.CreateTemp(tempKind(t.Capabilities))
 		tt := *t
-		tt.Address = address(l.dest)
+		tt.Address = l.dest.String()
 		reply.Target = &tt
 	case t.Address == "":
 		reply.Target = t // an anonymous relay: each message names its destination
@@ -155,7 +155,7 @@ func (l *link) attachSending(a *wire.Attach) (*wire.Attach, *wire.Error) {
 	spec := core.SubSpec{LinkCredit: true}
 	if src.Dynamic {
 		spec.Dest = c.sess.CreateTemp(tempKind(src.Capabilities))
-		out.Address = address(spec.Dest)
+		out.Address = spec.Dest.String()
 	} else {
 		d, err := c.destination(src.Address, src.Capabilities)
 		if err != nil {
@@ -228,7 +228,6 @@ func (l *link) Deliver(d core.Delivery) {
 		// Unsubscribe, under way, puts the delivery back.
 		return
 	}
-	l.deliveryCount++
 	id := s.nextDeliveryID
 	s.nextDeliveryID++
 	format := uint32(0)
@@ -293,17 +292,15 @@ func (l *link) flow(f *wire.Flow) {
 	c.mu.Unlock()
 	delivered := sub.SetCreditLimit(count+credit, f.Drain)
 	if f.Drain || f.Echo {
-		c.mu.Lock()
-		l.deliveryCount = delivered
-		zero := uint32(0)
-		reply := l.s.flowState(l.flowState(&wire.Flow{Drain: f.Drain}))
+		// The core counts the deliveries; what is left of the credit is
+		// none after a drain.
+		left := count + credit - delivered
 		if f.Drain {
-			reply.LinkCredit = &zero
-		} else {
-			left := count + credit - delivered
-			reply.LinkCredit = &left
+			left = 0
 		}
-		c.send(l.s.channel, reply)
+		h := l.handle
+		c.mu.Lock()
+		c.send(l.s.channel, l.s.flowState(&wire.Flow{Handle: &h, DeliveryCount: &delivered, LinkCredit: &left, Drain: f.Drain}))
 		c.mu.Unlock()
 	}
 }
@@ -344,22 +341,15 @@ func (l *link) receive(t *wire.Transfer, payload []byte) {
 	if t.Aborted || !t.More {
 		l.current = nil
 	}
-	if !t.Aborted && t.More && uint64(len(in.payload)) > c.srv.opts.MaxMessageSize {
-		c.mu.Unlock()
-		l.detachWith(&wire.Error{Condition: wire.CondMessageSizeExceeded,
-			Description: fmt.Sprintf("message larger than the link's max-message-size of %d bytes", c.srv.opts.MaxMessageSize)})
-		return
-	}
 	c.mu.Unlock()
-	if t.Aborted || t.More {
-		return
-	}
-	if uint64(len(in.payload)) > c.srv.opts.MaxMessageSize {
+	switch {
+	case t.Aborted:
+	case uint64(len(in.payload)) > c.srv.opts.MaxMessageSize:
 		l.detachWith(&wire.Error{Condition: wire.CondMessageSizeExceeded,
 			Description: fmt.Sprintf("message larger than the link's max-message-size of %d bytes", c.srv.opts.MaxMessageSize)})
-		return
+	case !t.More:
+		l.deliver(in)
 	}
-	l.deliver(in)
 }
 
 // deliver hands a complete message to the core; its outcome goes back

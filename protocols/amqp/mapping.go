@@ -41,9 +41,6 @@ func (c *conn) destination(address string, capabilities []wire.Symbol) (core.Des
 	return core.Destination{Kind: kind, Name: address}, nil
 }
 
-// address is how a destination is written in a terminus or a message.
-func address(d core.Destination) string { return d.String() }
-
 // bodyIsSections marks a core message whose body holds AMQP body sections as
 // encoded (an amqp-value that is not text or binary, or amqp-sequences), so
 // that AMQP receivers get them back as sent; other protocols see the bytes
@@ -186,12 +183,12 @@ func property(v any) any {
 func fromCore(b []byte, m *core.Message) ([]byte, error) {
 	h := &wire.Header{Durable: m.Persistent, Priority: m.Priority, DeliveryCount: m.DeliveryCount,
 		FirstAcquirer: m.DeliveryCount == 0}
-	props := &wire.Properties{MessageID: m.ID, To: address(m.Dest), Subject: m.Type}
+	props := &wire.Properties{MessageID: m.ID, To: m.Dest.String(), Subject: m.Type}
 	if m.CorrelationID != "" {
 		props.CorrelationID = m.CorrelationID
 	}
 	if !m.ReplyTo.IsZero() {
-		props.ReplyTo = address(m.ReplyTo)
+		props.ReplyTo = m.ReplyTo.String()
 	}
 	if m.Timestamp != 0 {
 		t := wire.Timestamp(m.Timestamp)

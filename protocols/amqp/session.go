@@ -237,15 +237,15 @@ func (s *session) disposition(d *wire.Disposition) {
 	}
 	var settled []outDelivery
 	c.mu.Lock()
-	for id := d.First; ; id++ {
-		if od, ok := s.unsettled[id]; ok {
-			if d.Settled || terminal(d.State) {
+	if d.Settled || terminal(d.State) {
+		// Ids wrap, so the range is the ids at most last-first past first;
+		// a client naming billions of them costs a pass over the unsettled
+		// deliveries, not a loop over the range.
+		for id, od := range s.unsettled {
+			if id-d.First <= last-d.First {
 				settled = append(settled, od)
 				delete(s.unsettled, id)
 			}
-		}
-		if id == last {
-			break
 		}
 	}
 	if !d.Settled && terminal(d.State) {

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-stomp/stomp/v3/frame"
@@ -49,7 +48,7 @@ type conn struct {
 	byTag   map[uint64]ackRef
 	byMsgID map[string]uint64
 
-	readTimeout atomic.Int64 // nanoseconds per read; 0 none
+	in *conns.TimedReader
 
 	confirms  chan confirmItem
 	confirmed chan struct{} // confirmLoop ended
@@ -76,23 +75,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	// goes out before the negotiated version applies.
 	c.out = conns.NewOutbox(nc, func(w *bufio.Writer, f *frame.Frame) error { return writeFrame(w, c.version, f) },
 		func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, []byte{'\n'})
-	c.r = newReader(deadlineReader{c}, s.opts)
-	c.readTimeout.Store(int64(s.opts.ConnectTimeout))
+	c.in = conns.NewTimedReader(nc, c.out.Draining, s.opts.ConnectTimeout)
+	c.r = newReader(c.in, s.opts)
 	return c
-}
-
-// deadlineReader gives every read the connection's current deadline: no
-// CONNECT in time, or no heart-beat from a client that promised them, ends
-// the connection.
-type deadlineReader struct{ c *conn }
-
-func (d deadlineReader) Read(p []byte) (int, error) {
-	if t := time.Duration(d.c.readTimeout.Load()); t > 0 && !d.c.out.Draining() {
-		d.c.nc.SetReadDeadline(time.Now().Add(t))
-	} else if !d.c.out.Draining() {
-		d.c.nc.SetReadDeadline(time.Time{})
-	}
-	return d.c.nc.Read(p)
 }
 
 // refuse answers a connection that may not be served and closes it.
@@ -290,9 +275,9 @@ func (c *conn) connect(f *frame.Frame) error {
 		recv = max(cx, hb)
 	}
 	c.out.SetIdle(send)
-	c.readTimeout.Store(0)
+	c.in.SetTimeout(0)
 	if recv > 0 {
-		c.readTimeout.Store(int64(2*recv + time.Second))
+		c.in.SetTimeout(2*recv + time.Second)
 	}
 	resp := frame.New(frame.CONNECTED, frame.Version, version, frame.Server, Version,
 		frame.Session, strconv.FormatUint(sess.ID(), 10),
