@@ -100,10 +100,9 @@ func (b *Broker) Connect(info ConnInfo) (*Session, error) {
 	if info.ClientID != "" && b.clientIDs[info.ClientID] != nil {
 		return nil, fmt.Errorf("%w: %q", ErrClientIDInUse, info.ClientID)
 	}
-	s := &Session{
-		b: b, id: b.sessionSeq.Add(1), info: info,
-		subs: map[*Subscription]struct{}{}, unacked: map[uint64]*inflight{}, txs: map[string]*transaction{},
-	}
+	// The maps are made on first use: an idle connection's session is
+	// small.
+	s := &Session{b: b, id: b.sessionSeq.Add(1), info: info}
 	b.sessions[s.id] = s
 	if info.ClientID != "" {
 		b.clientIDs[info.ClientID] = s
@@ -124,7 +123,7 @@ func (s *Session) Close() error {
 	}
 	s.closed = true
 	txs := s.txs
-	s.txs = map[string]*transaction{}
+	s.txs = nil
 	subs := make([]*Subscription, 0, len(s.subs))
 	for sub := range s.subs {
 		subs = append(subs, sub)
@@ -258,6 +257,9 @@ func (s *Session) Subscribe(spec SubSpec, c Consumer) (*Subscription, error) {
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
+		if s.subs == nil {
+			s.subs = map[*Subscription]struct{}{}
+		}
 		s.subs[sub] = struct{}{}
 	}
 	s.mu.Unlock()
@@ -450,6 +452,9 @@ func (s *Session) unsubscribe(sub *Subscription) {
 func (s *Session) deliver(sub *Subscription, q *msgQueue, e *entry) {
 	a := &inflight{tag: s.b.tagSeq.Add(1), sub: sub, q: q, e: e}
 	s.mu.Lock()
+	if s.unacked == nil {
+		s.unacked = map[uint64]*inflight{}
+	}
 	s.unacked[a.tag] = a
 	sub.order = append(sub.order, a.tag)
 	s.mu.Unlock()
@@ -562,6 +567,9 @@ func (s *Session) Begin(tx string) error {
 	defer s.mu.Unlock()
 	if s.txs[tx] != nil {
 		return fmt.Errorf("%w: %q", ErrTransactionExists, tx)
+	}
+	if s.txs == nil {
+		s.txs = map[string]*transaction{}
 	}
 	s.txs[tx] = &transaction{}
 	return nil

@@ -251,14 +251,24 @@ func (h *hook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
 }
 
 // OnSubscribe attaches each valid filter in the core before mochi answers
-// SUBACK, so nothing published after the SUBACK is missed.
+// SUBACK, so nothing published after the SUBACK is missed. mochi would send
+// the retained messages through its outbound queue, which drops what does
+// not fit; the session's writer sends them instead, waiting for a slow
+// client as it does for deliveries, so mochi is told each filter wants none.
 func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	sess := h.session(cl.ID)
 	if sess == nil {
 		return pk
 	}
-	for _, f := range pk.Filters {
-		if !mochi.IsValidFilter(f.Filter, false) || strings.HasPrefix(f.Filter, "$") && !strings.HasPrefix(f.Filter, "$share/") {
+	for i, f := range pk.Filters {
+		if !mochi.IsValidFilter(f.Filter, false) {
+			continue
+		}
+		if !mochi.IsSharedFilter(f.Filter) && (f.RetainHandling == 0 || f.RetainHandling == 1 && !subscribed(cl, f.Filter)) {
+			sess.askRetained(f)
+		}
+		pk.Filters[i].RetainHandling = 2 // hamq sends them: see sendRetained
+		if strings.HasPrefix(f.Filter, "$") && !mochi.IsSharedFilter(f.Filter) {
 			continue
 		}
 		if err := sess.subscribe(f.Filter, f.Qos, f.NoLocal); err != nil {
@@ -277,13 +287,22 @@ func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	return pk
 }
 
-// OnPacketProcessed closes the connection of a client that sent an
-// invalid filter, once mochi's SUBACK has told it which: a malformed filter
+func subscribed(cl *mochi.Client, filter string) bool {
+	_, ok := cl.State.Subscriptions.Get(filter)
+	return ok
+}
+
+// OnPacketProcessed follows mochi's SUBACK with the retained messages the
+// new subscriptions get, and closes the connection of a client that sent
+// an invalid filter once the SUBACK has told it which: a malformed filter
 // is a protocol violation, and MQTT closes the connection for those (5 with
 // DISCONNECT "topic filter invalid").
 func (h *hook) OnPacketProcessed(cl *mochi.Client, pk packets.Packet, _ error) {
 	if pk.FixedHeader.Type != packets.Subscribe {
 		return
+	}
+	if sess := h.session(cl.ID); sess != nil {
+		sess.sendRetained(cl)
 	}
 	for _, f := range pk.Filters {
 		if !mochi.IsValidFilter(f.Filter, false) {

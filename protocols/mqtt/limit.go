@@ -31,7 +31,7 @@ type limitConn struct {
 	wbuf     []byte
 	flushing bool
 	werr     error
-	flushed  *sync.Cond // signalled after each flush
+	flushed  sync.Cond // signalled after each flush
 
 	// Parsing state of the inbound stream, touched only by Read (mochi's
 	// single reader goroutine).
@@ -39,8 +39,9 @@ type limitConn struct {
 	length  int
 	mul     int
 	left    int
-	packets int    // packets seen, to find the CONNECT's protocol level
-	head    []byte // the first bytes of the CONNECT's body
+	packets int      // packets seen, to find the CONNECT's protocol level
+	head    [10]byte // the first bytes of the CONNECT's body
+	headLen int
 	version byte
 
 	tooLarge atomic.Bool
@@ -57,7 +58,7 @@ var readPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b 
 
 func newLimitConn(c net.Conn, limit uint32) *limitConn {
 	lc := &limitConn{Conn: c, limit: int(limit)}
-	lc.flushed = sync.NewCond(&lc.wmu)
+	lc.flushed.L = &lc.wmu
 	return lc
 }
 
@@ -175,11 +176,11 @@ func (c *limitConn) scan(b []byte) {
 			}
 		case 2:
 			k := min(c.left, len(b))
-			if c.packets == 1 && len(c.head) < 10 {
-				c.head = append(c.head, b[:min(k, 10-len(c.head))]...)
-				if len(c.head) >= 3 {
+			if c.packets == 1 && c.headLen < len(c.head) {
+				c.headLen += copy(c.head[c.headLen:], b[:k])
+				if c.headLen >= 3 {
 					// Protocol name (2-byte length, name), then the level.
-					if at := 2 + int(c.head[0])<<8 + int(c.head[1]); at < len(c.head) {
+					if at := 2 + int(c.head[0])<<8 + int(c.head[1]); at < c.headLen {
 						c.version = c.head[at]
 					}
 				}

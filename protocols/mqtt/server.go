@@ -59,19 +59,19 @@ func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) 
 	caps.MaximumClients = opts.MaxConnections
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.MaximumSessionExpiryInterval = opts.SessionExpiry
-	// mochi's own outbound queue carries only retained and $SYS messages
-	// here (hamq writes deliveries itself), and drops what does not fit.
-	// Its default of 8192 slots was 64 KiB of every connection. It need
-	// only hold what a SUBSCRIBE's retained messages get ahead of the
-	// client's writer: on one CPU 32 slots lost some of 1000, 64 none
-	// (TestRetainedBurstOnOneCPU).
-	caps.MaximumClientWritesPending = 128
+	// mochi's own outbound queue, which drops what does not fit, carries
+	// only $SYS messages here: hamq writes deliveries and retained
+	// messages itself. Its default of 8192 slots was 64 KiB of every
+	// connection; 32 hold one $SYS tick's 20 topics.
+	caps.MaximumClientWritesPending = 32
 	s := &Server{b: b, opts: opts, log: log, sessions: map[string]*session{}}
 	s.m = mochi.New(&mochi.Options{Capabilities: caps, Logger: log,
 		// What of a packet does not fit the read buffer is read straight
-		// into the packet's own slice, so the buffer only batches small
-		// packets; mochi's 2 KiB were a fifth of an idle connection's heap.
-		ClientNetReadBufferSize: 512})
+		// into the packet's own slice, and a busy client's reads are
+		// batched below it (limitConn.Read), so the buffer need only hold
+		// a fixed header and a small packet or two; mochi's 2 KiB were a
+		// fifth of an idle connection's heap.
+		ClientNetReadBufferSize: 64})
 	if err := s.m.AddHook(&hook{s: s}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
@@ -34,6 +35,8 @@ type session struct {
 	cs         *core.Session
 	persistent bool
 
+	// What a session needs only once it subscribes, receives or publishes
+	// at QoS 1 is made then: an idle connection's session is small.
 	mu      sync.Mutex
 	subs    map[string]*subscription // by filter
 	pending map[uint16]uint64        // packet id of a QoS 1/2 PUBLISH -> core delivery tag
@@ -42,6 +45,9 @@ type session struct {
 	acks    []pendingAck             // QoS 1 publishes awaiting durability, in arrival order
 	acking  bool                     // an acker goroutine is running
 	closed  bool
+	// The filters of the SUBSCRIBE being processed that get retained
+	// messages once its SUBACK is out.
+	retainAsks []packets.Subscription
 
 	// room bounds the PUBACKs outstanding: a client with that many waits,
 	// which stops its reads.
@@ -49,7 +55,7 @@ type session struct {
 	// outstanding counts PUBACKs queued and not yet written; only the
 	// client's read goroutine adds to it.
 	outstanding atomic.Int32
-	ctx         context.Context // ends with the session
+	ctx         context.Context // the acker's waits; ends with the session
 	cancel      context.CancelFunc
 	running     sync.WaitGroup // writer and acker goroutines
 }
@@ -67,9 +73,12 @@ type subscription struct {
 	sub    *core.Subscription
 }
 
+// outgoing is a core delivery, or a retained message for a new
+// subscription.
 type outgoing struct {
-	d   core.Delivery
-	qos byte
+	d        core.Delivery
+	qos      byte
+	retained *packets.Packet
 }
 
 func (s *Server) newSession(id string, persistent bool) (*session, error) {
@@ -77,10 +86,7 @@ func (s *Server) newSession(id string, persistent bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{s: s, id: id, cs: cs, persistent: persistent, subs: map[string]*subscription{},
-		pending: map[uint16]uint64{}, room: make(chan struct{}, maxUnacked), ctx: ctx, cancel: cancel}
-	return sess, nil
+	return &session{s: s, id: id, cs: cs, persistent: persistent}, nil
 }
 
 // maxUnacked bounds the QoS 1 PUBACKs one client may have waiting for
@@ -106,6 +112,9 @@ func (sess *session) subscribe(filter string, qos byte, noLocal bool) error {
 	}
 	st.sub = sub
 	sess.mu.Lock()
+	if sess.subs == nil {
+		sess.subs = map[string]*subscription{}
+	}
 	sess.subs[filter] = st
 	sess.mu.Unlock()
 	return nil
@@ -154,8 +163,11 @@ func (sess *session) restore() error {
 func (sess *session) close() {
 	sess.mu.Lock()
 	sess.closed = true
+	cancel := sess.cancel
 	sess.mu.Unlock()
-	sess.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	sess.running.Wait()
 	sess.cs.Close()
 }
@@ -177,9 +189,20 @@ func (sess *session) spawn(running *bool, fn func()) {
 
 // confirm queues a PUBACK for when its message is durable.
 func (sess *session) confirm(a pendingAck) {
+	sess.mu.Lock()
+	if sess.closed {
+		sess.mu.Unlock()
+		return
+	}
+	if sess.room == nil {
+		sess.room = make(chan struct{}, maxUnacked)
+		sess.ctx, sess.cancel = context.WithCancel(context.Background())
+	}
+	room, ctx := sess.room, sess.ctx
+	sess.mu.Unlock()
 	select {
-	case sess.room <- struct{}{}:
-	case <-sess.ctx.Done():
+	case room <- struct{}{}:
+	case <-ctx.Done():
 		return
 	}
 	sess.outstanding.Add(1)
@@ -230,7 +253,7 @@ type consumer struct {
 func (c consumer) Deliver(d core.Delivery) {
 	sess := c.sess
 	sess.mu.Lock()
-	sess.out = append(sess.out, outgoing{d, c.sub.qos})
+	sess.out = append(sess.out, outgoing{d: d, qos: c.sub.qos})
 	sess.spawn(&sess.writing, sess.deliver)
 	sess.mu.Unlock()
 }
@@ -244,7 +267,7 @@ func (sess *session) deliver() {
 		sess.mu.Lock()
 		batch := sess.out
 		sess.out = nil
-		if len(batch) == 0 || sess.ctx.Err() != nil {
+		if len(batch) == 0 || sess.closed {
 			sess.writing = false
 			sess.mu.Unlock()
 			return
@@ -257,14 +280,19 @@ func (sess *session) deliver() {
 }
 
 func (sess *session) write(o outgoing) {
-	ctx := context.Background()
-	pk := publish(o.d.Msg, o.qos)
+	pk := o.retained
+	if pk == nil {
+		p := publish(o.d.Msg, o.qos)
+		pk = &p
+	}
 	cl, known := sess.s.m.Clients.Get(sess.id)
 	if pk.FixedHeader.Qos == 0 {
 		if known && !cl.Closed() {
-			cl.WritePacket(pk)
+			cl.WritePacket(*pk)
 		}
-		sess.cs.Ack(ctx, "", o.d.Tag, false, false)
+		if o.retained == nil {
+			sess.cs.Ack(context.Background(), "", o.d.Tag, false, false)
+		}
 		return
 	}
 	if !known {
@@ -275,17 +303,68 @@ func (sess *session) write(o outgoing) {
 	id, err := cl.NextPacketID()
 	if err != nil {
 		sess.s.log.Warn("no free packet id; message goes back for redelivery", "client", sess.id)
-		sess.cs.Nack("", o.d.Tag, false)
+		if o.retained == nil {
+			sess.cs.Nack("", o.d.Tag, false)
+		}
 		return
 	}
 	pk.PacketID = uint16(id)
-	sess.mu.Lock()
-	sess.pending[pk.PacketID] = o.d.Tag
-	sess.mu.Unlock()
-	cl.State.Inflight.Set(pk)
-	if !cl.Closed() {
-		cl.WritePacket(pk)
+	if o.retained == nil {
+		sess.mu.Lock()
+		if sess.pending == nil {
+			sess.pending = map[uint16]uint64{}
+		}
+		sess.pending[pk.PacketID] = o.d.Tag
+		sess.mu.Unlock()
 	}
+	cl.State.Inflight.Set(*pk)
+	if !cl.Closed() {
+		cl.WritePacket(*pk)
+	}
+}
+
+// askRetained notes a filter of the SUBSCRIBE being processed that gets
+// the retained messages it matches.
+func (sess *session) askRetained(f packets.Subscription) {
+	sess.mu.Lock()
+	sess.retainAsks = append(sess.retainAsks, f)
+	sess.mu.Unlock()
+}
+
+// sendRetained queues, after a SUBACK, the retained messages its accepted
+// filters match, as MQTT forwards them: retain flag set, at most the
+// subscription's QoS, not to a no-local publisher, not once expired.
+func (sess *session) sendRetained(cl *mochi.Client) {
+	sess.mu.Lock()
+	asks := sess.retainAsks
+	sess.retainAsks = nil
+	sess.mu.Unlock()
+	now := time.Now().Unix()
+	var out []outgoing
+	for _, f := range asks {
+		if !subscribed(cl, f.Filter) {
+			continue // refused in the SUBACK
+		}
+		for _, m := range sess.s.m.Topics.Messages(f.Filter) {
+			if f.NoLocal && m.Origin == cl.ID || m.Expiry > 0 && m.Expiry < now {
+				continue
+			}
+			pk := m.Copy(false)
+			pk.FixedHeader.Retain = true
+			pk.FixedHeader.Qos = min(pk.FixedHeader.Qos, f.Qos)
+			if f.Identifier > 0 {
+				pk.Properties.SubscriptionIdentifier = []int{f.Identifier}
+			}
+			out = append(out, outgoing{retained: &pk})
+		}
+	}
+	if len(out) == 0 {
+		return
+	}
+	sess.mu.Lock()
+	sess.out = append(sess.out, out...)
+	sess.spawn(&sess.writing, sess.deliver)
+	sess.mu.Unlock()
 }
 
 // acknowledged settles the delivery a PUBACK or PUBREC names.

@@ -113,3 +113,65 @@ func TestConnectionLimit(t *testing.T) {
 		t.Fatalf("got %+v", m)
 	}
 }
+
+// A new subscription's retained messages come after its SUBACK with the
+// retain flag, at most at the subscription's QoS and with its identifier;
+// MQTT 5's retain handling and no-local hold them back.
+func TestRetainedMessagesOnSubscribe(t *testing.T) {
+	br := startBroker(t)
+	p := dialRaw(t, br.mqttAddr, 5)
+	p.connect("rh-pub", true)
+	p.send(publishPacket("rh/a", "A", 1, 1, false))
+	p.expect(packets.Puback)
+	pk := publishPacket("rh/a", "A", 1, 2, false)
+	pk.FixedHeader.Retain = true
+	p.send(pk)
+	p.expect(packets.Puback)
+
+	s := dialRaw(t, br.mqttAddr, 5)
+	s.connect("rh-sub", true)
+	subscribe := func(r *raw, id uint16, f packets.Subscription) {
+		t.Helper()
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: id,
+			Filters: packets.Subscriptions{f}}
+		if f.Identifier > 0 {
+			pk.Properties.SubscriptionIdentifier = []int{f.Identifier}
+		}
+		r.send(pk)
+		if ack := r.expect(packets.Suback); ack.ReasonCodes[0] > 2 {
+			t.Fatalf("%s refused: %#x", f.Filter, ack.ReasonCodes[0])
+		}
+	}
+	nothing := func(r *raw, what string) {
+		t.Helper()
+		if pk, err := r.readWithin(300 * time.Millisecond); err == nil {
+			t.Fatalf("%s: got %+v", what, pk)
+		}
+	}
+
+	subscribe(s, 1, packets.Subscription{Filter: "rh/#", Qos: 0, Identifier: 7})
+	got := s.expect(packets.Publish)
+	if string(got.Payload) != "A" || !got.FixedHeader.Retain || got.FixedHeader.Qos != 0 ||
+		len(got.Properties.SubscriptionIdentifier) != 1 || got.Properties.SubscriptionIdentifier[0] != 7 {
+		t.Fatalf("retained message: %+v", got)
+	}
+	nothing(s, "one retained message")
+	subscribe(s, 2, packets.Subscription{Filter: "rh/#", Qos: 1, RetainHandling: 1})
+	nothing(s, "retain handling 1 on an existing subscription")
+	subscribe(s, 3, packets.Subscription{Filter: "rh/+", Qos: 1, RetainHandling: 2})
+	nothing(s, "retain handling 2")
+	subscribe(s, 4, packets.Subscription{Filter: "rh/a", Qos: 1, RetainHandling: 1})
+	if got := s.expect(packets.Publish); string(got.Payload) != "A" || !got.FixedHeader.Retain || got.FixedHeader.Qos != 1 {
+		t.Fatalf("retained message at QoS 1: %+v", got)
+	}
+	subscribe(p, 3, packets.Subscription{Filter: "rh/#", Qos: 1, NoLocal: true})
+	nothing(p, "no-local")
+
+	// A live message on the same topic is not flagged retained.
+	p.send(publishPacket("rh/a", "live", 0, 0, false))
+	for range 3 { // one per subscription of s that matches
+		if got := s.expect(packets.Publish); string(got.Payload) != "live" || got.FixedHeader.Retain {
+			t.Fatalf("live message: %+v", got)
+		}
+	}
+}
