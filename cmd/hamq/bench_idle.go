@@ -10,13 +10,11 @@ import (
 
 // benchIdle opens n MQTT connections that stay idle (keep-alive off) and
 // reports the broker's resident memory before and after holding them for
-// hold, from its admin API. A hold past two minutes includes the runtime's
-// periodic garbage collection, which also shrinks goroutine stacks that
-// grew while the connections were set up.
+// hold, and the CPU it used meanwhile, from its admin API.
 func benchIdle(url, adminURL string, n int, hold time.Duration) error {
 	addr := strings.TrimPrefix(url, "tcp://")
-	before, err := brokerRSS(adminURL)
-	if err != nil {
+	var before brokerMemory
+	if err := getJSON(adminURL, "/api/broker", &before); err != nil {
 		return err
 	}
 	conns := make([]net.Conn, 0, n)
@@ -42,26 +40,32 @@ func benchIdle(url, adminURL string, n int, hold time.Duration) error {
 		}
 	}
 	took := time.Since(start)
+	var held, b brokerMemory
+	if err := getJSON(adminURL, "/api/broker", &held); err != nil {
+		return err
+	}
 	time.Sleep(hold)
-	var b brokerMemory
 	if err := getJSON(adminURL, "/api/broker", &b); err != nil {
 		return err
 	}
-	after := b.RSS
 	fmt.Printf("hamq bench: %d idle MQTT connections opened in %s, held %s\n", n, took.Round(time.Millisecond), hold)
 	fmt.Printf("broker RSS: %.1f MiB before, %.1f MiB with them (%.1f KiB per connection)\n",
-		float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/1024/float64(n))
-	fmt.Printf("of which Go heap in use %.1f MiB, goroutine stacks %.1f MiB (%d goroutines)\n",
-		float64(b.Memory.Heap)/(1<<20), float64(b.Memory.Stack)/(1<<20), b.Goroutines)
+		float64(before.RSS)/(1<<20), float64(b.RSS)/(1<<20), float64(b.RSS-before.RSS)/1024/float64(n))
+	fmt.Printf("of which Go heap in use %.1f MiB, goroutine stacks %.1f MiB (%d goroutines); GOGC %d\n",
+		float64(b.Memory.Heap)/(1<<20), float64(b.Memory.Stack)/(1<<20), b.Goroutines, b.Memory.GCPercent)
+	cpu := b.CPU - held.CPU
+	fmt.Printf("broker CPU while held: %.2f s, %.1f%% of a core\n", cpu, 100*cpu/hold.Seconds())
 	return nil
 }
 
 type brokerMemory struct {
-	RSS        int64 `json:"rssBytes"`
-	Goroutines int   `json:"goroutines"`
+	RSS        int64   `json:"rssBytes"`
+	CPU        float64 `json:"cpuSeconds"`
+	Goroutines int     `json:"goroutines"`
 	Memory     struct {
-		Heap  int64 `json:"heapInUseBytes"`
-		Stack int64 `json:"stackBytes"`
+		Heap      int64 `json:"heapInUseBytes"`
+		Stack     int64 `json:"stackBytes"`
+		GCPercent int   `json:"gcPercent"`
 	} `json:"memory"`
 }
 
@@ -71,10 +75,4 @@ func connectPacket(clientID string) []byte {
 	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 0, byte(len(clientID) >> 8), byte(len(clientID))}
 	body = append(body, clientID...)
 	return append([]byte{0x10, byte(len(body))}, body...)
-}
-
-func brokerRSS(adminURL string) (int64, error) {
-	var b brokerMemory
-	err := getJSON(adminURL, "/api/broker", &b)
-	return b.RSS, err
 }

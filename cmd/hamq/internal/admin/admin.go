@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hamq/hamq/core"
@@ -100,7 +102,7 @@ func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
 	end := h.info.End()
 	out := map[string]any{
 		"name": h.info.Name, "version": h.info.Version, "role": "standalone",
-		"rssBytes": rss(), "goroutines": runtime.NumGoroutine(), "memory": memory(),
+		"rssBytes": rss(), "cpuSeconds": cpuSeconds(), "goroutines": runtime.NumGoroutine(), "memory": memory(),
 		"uptimeSeconds": int64(time.Since(h.started).Seconds()),
 		"storeEnd":      map[string]uint64{"epoch": end.Epoch, "index": end.Index},
 	}
@@ -143,12 +145,23 @@ func (h *Handler) withBroker(fn func(http.ResponseWriter, *http.Request, *core.B
 }
 
 // memory is where the Go runtime's memory is: live heap, heap the runtime
-// keeps unused, goroutine stacks.
+// keeps unused, goroutine stacks; and the collector's GOGC of the moment.
 func memory() map[string]uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(gogc)
 	return map[string]uint64{"heapInUseBytes": m.HeapInuse, "heapIdleBytes": m.HeapIdle - m.HeapReleased,
-		"stackBytes": m.StackInuse, "gcCycles": uint64(m.NumGC)}
+		"stackBytes": m.StackInuse, "gcCycles": uint64(m.NumGC), "gcPercent": gogc[0].Value.Uint64()}
+}
+
+// cpuSeconds is the CPU time the process has used, user and system.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // rss is the process's resident memory, from /proc (0 where there is none).

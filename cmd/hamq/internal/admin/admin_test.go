@@ -62,6 +62,12 @@ func TestAPI(t *testing.T) {
 	if broker["name"] != "n1" || broker["role"] != "standalone" || broker["destinations"].(float64) != 1 {
 		t.Fatalf("broker %v", broker)
 	}
+	if cpu, _ := broker["cpuSeconds"].(float64); cpu <= 0 {
+		t.Fatalf("broker cpuSeconds %v", broker["cpuSeconds"])
+	}
+	if gogc, _ := broker["memory"].(map[string]any)["gcPercent"].(float64); gogc <= 0 {
+		t.Fatalf("broker memory %v", broker["memory"])
+	}
 	var list []DestJSON
 	call("GET", "/api/destinations", "", http.StatusOK, &list)
 	if len(list) != 1 {
