@@ -26,7 +26,12 @@ trap cleanup EXIT
 go build -o "$work/hamq" ./cmd/hamq
 hamq="$work/hamq"
 
-wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+wait_port() { # the logs go with the work directory: show them first
+	for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+	echo "port $1 never opened" >&2
+	tail -n 20 "$work"/*.log >&2 || true
+	exit 1
+}
 
 loads() { # URL LABEL
 	echo "== $2: 4 producers, 4 consumers, 1 KiB persistent, a receipt per SEND (window 1)"
