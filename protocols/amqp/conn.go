@@ -40,6 +40,7 @@ type conn struct {
 
 	overLimit bool
 	sess      *core.Session
+	txnSeq    uint64 // the last transaction declared; the reader's alone
 	user      string
 	container string
 
@@ -319,6 +320,8 @@ func condition(err error) wire.Symbol {
 		return wire.CondResourceLimitExceeded
 	case errors.Is(err, core.ErrClosed), errors.Is(err, core.ErrNotMaster):
 		return wire.CondConnectionForced
+	case errors.Is(err, core.ErrUnknownTransaction):
+		return wire.CondTransactionUnknownID
 	}
 	return wire.CondInternalError
 }

@@ -51,7 +51,7 @@
 // encoding under content type application/x-amqp-sections, so AMQP
 // receivers get them back as sent.
 //
-// Not yet: transactions (a coordinator link is refused with
-// amqp:not-implemented), link resumption, and distribution mode copy
-// (browsing).
+// Local transactions: see txn.go. Not yet: distributed transactions,
+// transactional acquisition (a flow naming a transaction), link resumption,
+// and distribution mode copy (browsing).
 package amqp

@@ -34,6 +34,8 @@ type link struct {
 	deliveryCount uint32 // the client's, as the spec has both ends count
 	unconfirmed   uint32 // received, not yet durable
 	current       *incoming
+	// A coordinator link's transactions, declared and not yet discharged.
+	txns map[string]struct{}
 
 	// The server sends.
 	sub        *core.Subscription
@@ -46,6 +48,7 @@ type link struct {
 type incoming struct {
 	id      uint32
 	settled bool
+	state   wire.DeliveryState // the sender's, such as the transaction it is part of
 	payload []byte
 }
 
@@ -110,7 +113,8 @@ func (l *link) attachReceiving(a *wire.Attach) (*wire.Attach, *wire.Error) {
 	}
 	switch t := a.Target; {
 	case a.Coordinator != nil:
-		return reply, &wire.Error{Condition: wire.CondNotImplemented, Description: "transactions are not supported over AMQP yet"}
+		l.txns = map[string]struct{}{}
+		reply.Coordinator = &wire.Coordinator{Capabilities: txnCapabilities}
 	case t == nil:
 		return reply, &wire.Error{Condition: wire.CondInvalidField, Description: "a sending link needs a target"}
 	case t.Dynamic:
@@ -338,6 +342,9 @@ func (l *link) receive(t *wire.Transfer, payload []byte) {
 	}
 	in := l.current
 	in.settled = in.settled || t.Settled
+	if t.State != nil {
+		in.state = t.State
+	}
 	if t.Aborted || !t.More {
 		l.current = nil
 	}
@@ -347,6 +354,8 @@ func (l *link) receive(t *wire.Transfer, payload []byte) {
 	case uint64(len(in.payload)) > c.srv.opts.MaxMessageSize:
 		l.detachWith(&wire.Error{Condition: wire.CondMessageSizeExceeded,
 			Description: fmt.Sprintf("message larger than the link's max-message-size of %d bytes", c.srv.opts.MaxMessageSize)})
+	case !t.More && l.txns != nil:
+		l.coordinate(in)
 	case !t.More:
 		l.deliver(in)
 	}
@@ -357,6 +366,11 @@ func (l *link) receive(t *wire.Transfer, payload []byte) {
 func (l *link) deliver(in *incoming) {
 	c := l.s.c
 	cm, err := l.message(in.payload)
+	if ts, ok := in.state.(*wire.TransactionalState); ok && err == nil {
+		if err = l.sendInTxn(in, ts, cm); err == nil {
+			return
+		}
+	}
 	var conf core.Confirmation
 	if err == nil {
 		conf, err = c.sess.SendAsync(c.ctx, cm)
@@ -472,6 +486,9 @@ func (l *link) close(closed bool) {
 		}
 	}
 	c.mu.Unlock()
+	if l.txns != nil {
+		l.abortOpen()
+	}
 	if sub == nil {
 		return
 	}

@@ -235,9 +235,14 @@ func (s *session) disposition(d *wire.Disposition) {
 	if d.Last != nil {
 		last = *d.Last
 	}
+	// Accepting within a transaction acknowledges when it commits.
+	state, txn := d.State, ""
+	if ts, ok := d.State.(*wire.TransactionalState); ok {
+		state, txn = ts.Outcome, string(ts.TxnID)
+	}
 	var settled []outDelivery
 	c.mu.Lock()
-	if d.Settled || terminal(d.State) {
+	if d.Settled || terminal(state) {
 		// Ids wrap, so the range is the ids at most last-first past first;
 		// a client naming billions of them costs a pass over the unsettled
 		// deliveries, not a loop over the range.
@@ -248,14 +253,14 @@ func (s *session) disposition(d *wire.Disposition) {
 			}
 		}
 	}
-	if !d.Settled && terminal(d.State) {
+	if !d.Settled && terminal(state) {
 		// The client settles second: it waits for the server to settle.
 		c.send(s.channel, &wire.Disposition{Role: wire.RoleSender, First: d.First, Last: d.Last, Settled: true, State: d.State})
 	}
 	c.mu.Unlock()
 	for _, od := range settled {
 		var err error
-		switch st := d.State.(type) {
+		switch st := state.(type) {
 		case *wire.Rejected:
 			err = c.sess.Reject(od.tag)
 		case *wire.Released:
@@ -268,7 +273,7 @@ func (s *session) disposition(d *wire.Disposition) {
 			}
 		default:
 			// Accepted, or settled with no outcome: the client is done.
-			err = c.sess.Ack(c.ctx, "", od.tag, false, false)
+			err = c.sess.Ack(c.ctx, txn, od.tag, false, false)
 		}
 		if err != nil {
 			c.srv.log.Debug("settle", "remote", c.nc.RemoteAddr(), "err", err)
