@@ -291,3 +291,32 @@ func TestProtonTransactions(t *testing.T) {
 	wantLines(t, "accepting again, then committing", amqpTx(t, n, "queue://acks", "commit", "--receive", "10"), slices.Concat(got, []string{"committed"})...)
 	wantLines(t, "after the committed acceptance", amqpReceive(t, n, nil, "queue://acks", "1"))
 }
+
+// TestProtonCommitSurvivesKill9: once Proton hears its commit answered,
+// what the transaction sent and what it accepted are durable: after kill
+// -9 and a restart the sends are there and the accepted messages are not.
+func TestProtonCommitSurvivesKill9(t *testing.T) {
+	n := startNode(t)
+	var sent, want []string
+	for i := range 10 {
+		sent = append(sent, fmt.Sprintf("tx-%d", i))
+		want = append(want, fmt.Sprintf("str tx-%d", i))
+	}
+	wantLines(t, "sending, then committing", amqpTx(t, n, "queue://txsent", "commit", append(sent, "--durable")...), "committed")
+	if k := confirmations(amqpSend(t, n, "queue://txtaken", "--durable", "--count", "10")); k != 10 {
+		t.Fatalf("%d of 10 sends accepted", k)
+	}
+	var took, left []string
+	for i := range 10 {
+		if i < 5 {
+			took = append(took, fmt.Sprintf("got msg-%04d", i))
+		} else {
+			left = append(left, fmt.Sprintf("str msg-%04d", i))
+		}
+	}
+	wantLines(t, "accepting five, then committing", amqpTx(t, n, "queue://txtaken", "commit", "--receive", "5"), append(took, "committed")...)
+	n.kill()
+	n.start()
+	wantLines(t, "sent in the committed transaction, after kill -9", amqpReceive(t, n, nil, "queue://txsent", "1"), want...)
+	wantLines(t, "left by the committed acceptance, after kill -9", amqpReceive(t, n, nil, "queue://txtaken", "1"), left...)
+}

@@ -2,13 +2,13 @@
 discharge it as DISCHARGE (commit or abort), and print "committed" or
 "aborted" once the broker answered the discharge.
 With BODY... the bodies (strings) are sent to ADDRESS inside the
-transaction. With --receive N, N messages are received from ADDRESS with
+transaction, durable with --durable. With --receive N, N messages are received from ADDRESS with
 no credit beyond N, each printed as "got BODY" and accepted inside the
 transaction; after an abort Proton releases them.
 A declare or commit the broker refuses, a link or connection it closes
 with an error, or no answer within --deadline seconds ends the script
 with status 1 and the reason on stderr.
-Usage: HOST PORT ADDRESS DISCHARGE [BODY...] [--receive N] [--deadline S]"""
+Usage: HOST PORT ADDRESS DISCHARGE [BODY...] [--durable] [--receive N] [--deadline S]"""
 import argparse
 import sys
 
@@ -24,6 +24,7 @@ p.add_argument("port")
 p.add_argument("address")
 p.add_argument("discharge", choices=["commit", "abort"])
 p.add_argument("bodies", nargs="*")
+p.add_argument("--durable", action="store_true")
 p.add_argument("--receive", type=int, default=0)
 p.add_argument("--deadline", type=float, default=5)
 a = p.parse_intermixed_args()
@@ -74,7 +75,7 @@ class Tx(MessagingHandler, TransactionHandler):
         # Only within credit: a message Proton had to hold back could
         # follow the discharge onto the wire and escape the transaction.
         while self.txn and not self.discharging and self.sender.credit and self.sent < len(a.bodies):
-            self.txn.send(self.sender, Message(body=a.bodies[self.sent]))
+            self.txn.send(self.sender, Message(body=a.bodies[self.sent], durable=a.durable))
             self.sent += 1
         if self.sent == len(a.bodies):
             self.discharge()
