@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -235,5 +236,63 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	if empties == 0 {
 		t.Error("the server sent no empty frames to a client with an idle timeout")
+	}
+}
+
+// A client asking for its container to have one connection (Qpid JMS with
+// a client id set) is refused a second with invalid-field naming the
+// container id, which Qpid JMS reports as InvalidClientIDException.
+func TestSoleConnectionForContainer(t *testing.T) {
+	s := startServer(t, nil, nil)
+	open := func(container string, sole bool) (*raw, *wire.Open) {
+		r := dialRaw(t, s.addr)
+		r.write(wire.AMQPHeader.Append(nil))
+		r.header(wire.AMQPHeader)
+		o := &wire.Open{ContainerID: container, MaxFrameSize: 1 << 20}
+		if sole {
+			o.DesiredCapabilities = []wire.Symbol{soleConnection}
+		}
+		r.send(0, o, nil)
+		reply, ok := r.next().(*wire.Open)
+		if !ok {
+			t.Fatal("no open from the server")
+		}
+		return r, reply
+	}
+	first, reply := open("jms-1", true)
+	if !slices.Contains(reply.OfferedCapabilities, soleConnection) {
+		t.Fatalf("offered capabilities %v", reply.OfferedCapabilities)
+	}
+	second, _ := open("jms-1", true)
+	if c, ok := second.next().(*wire.Close); !ok || c.Error == nil || c.Error.Condition != wire.CondInvalidField ||
+		c.Error.Info["invalid-field"] != wire.Symbol("container-id") {
+		t.Fatalf("second connection of the container: %+v", c)
+	}
+
+	// Not asked for, the container id is anyone's; asked for, another
+	// container's is not in the way.
+	for _, other := range []struct {
+		container string
+		sole      bool
+	}{{"jms-1", false}, {"jms-2", true}} {
+		r, _ := open(other.container, other.sole)
+		r.send(0, &wire.Begin{IncomingWindow: 100, OutgoingWindow: 100}, nil)
+		if _, ok := r.next().(*wire.Begin); !ok {
+			t.Fatalf("%+v: no begin", other)
+		}
+	}
+
+	first.nc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, _ := open("jms-1", true)
+		r.send(0, &wire.Begin{IncomingWindow: 100, OutgoingWindow: 100}, nil)
+		if _, ok := r.next().(*wire.Begin); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container id stayed taken after its connection closed")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

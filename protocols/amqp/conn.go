@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -153,6 +154,11 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
+// soleConnection is the capability by which a client asks for its
+// container id to be the only connection of that container, as Qpid JMS
+// does for a client id set by the application.
+const soleConnection wire.Symbol = "sole-connection-for-container"
+
 // open runs the protocol headers, SASL when the client starts it, and the
 // exchange of open frames.
 func (c *conn) open() error {
@@ -203,7 +209,7 @@ func (c *conn) open() error {
 	}
 	open, ok := p.(*wire.Open)
 	reply := &wire.Open{ContainerID: o.ContainerID, MaxFrameSize: o.MaxFrameSize, ChannelMax: 1<<16 - 1,
-		IdleTimeOut: uint32(o.IdleTimeout / time.Millisecond), OfferedCapabilities: []wire.Symbol{"ANONYMOUS-RELAY"}}
+		IdleTimeOut: uint32(o.IdleTimeout / time.Millisecond), OfferedCapabilities: []wire.Symbol{"ANONYMOUS-RELAY", soleConnection}}
 	c.peerMaxFrame, c.peerMaxChannel = wire.MinMaxFrameSize, 0
 	if ok {
 		c.peerMaxFrame, c.peerMaxChannel = max(open.MaxFrameSize, wire.MinMaxFrameSize), open.ChannelMax
@@ -220,7 +226,18 @@ func (c *conn) open() error {
 			Description: fmt.Sprintf("maximum connections (%d) reached", o.MaxConnections)}
 	}
 	c.container = open.ContainerID
-	sess, err := c.srv.b.Connect(core.ConnInfo{Protocol: "amqp", RemoteAddr: c.nc.RemoteAddr().String(), User: c.user})
+	info := core.ConnInfo{Protocol: "amqp", RemoteAddr: c.nc.RemoteAddr().String(), User: c.user}
+	if slices.Contains(open.DesiredCapabilities, soleConnection) {
+		// The container id is the client's JMS client id, unique in the
+		// broker as STOMP's client-id is.
+		info.ClientID = open.ContainerID
+	}
+	sess, err := c.srv.b.Connect(info)
+	if errors.Is(err, core.ErrClientIDInUse) {
+		// What Qpid JMS reports as InvalidClientIDException.
+		return &wire.Error{Condition: wire.CondInvalidField, Description: err.Error(),
+			Info: wire.Fields{"invalid-field": wire.Symbol("container-id")}}
+	}
 	if err != nil {
 		return &wire.Error{Condition: condition(err), Description: err.Error()}
 	}

@@ -34,7 +34,9 @@
 // A source with a durability other than none on a topic is a durable
 // subscription named by the container id and the link name, as in ActiveMQ
 // and Artemis; detaching with closed=true deletes it, while detaching
-// without closing or dropping the connection keeps it. A JMS selector
+// without closing or dropping the connection keeps it. A client asking for
+// sole-connection-for-container (Qpid JMS with a client id) holds its
+// container id alone, as STOMP's client-id is held. A JMS selector
 // (apache.org:selector-filter:string) and no-local filter are applied and
 // echoed; other filters are left out of the answer, as the spec asks.
 //
