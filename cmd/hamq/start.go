@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -310,15 +311,30 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 		b.Close()
 		log.Info("client listeners closed")
 	}
-	listeners := []struct {
+	type listener struct {
 		name  string
 		addr  config.Address
 		serve func(net.Listener) error
-	}{
-		{"stomp", cfg.STOMP.Address, stompSrv.Serve},
-		{"mqtt", cfg.MQTT.Address, mqttSrv.Serve},
-		{"ws", cfg.WS.Address, wsSrv.Serve},
-		{"amqp", cfg.AMQP.Address, amqpSrv.Serve},
+		tls   bool
+	}
+	listeners := []listener{
+		{"stomp", cfg.STOMP.Address, stompSrv.Serve, false},
+		{"mqtt", cfg.MQTT.Address, mqttSrv.Serve, false},
+		{"ws", cfg.WS.Address, wsSrv.Serve, false},
+		{"amqp", cfg.AMQP.Address, amqpSrv.Serve, false},
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLS.Enabled() {
+		// Each protocol's own code runs over the TLS connection.
+		if tlsCfg, err = cfg.TLS.Config(); err != nil {
+			stop()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		listeners = append(listeners,
+			listener{"stomp+tls", cfg.STOMP.TLSAddress, stompSrv.Serve, true},
+			listener{"mqtt+tls", cfg.MQTT.TLSAddress, mqttSrv.Serve, true},
+			listener{"wss", cfg.WS.TLSAddress, wsSrv.Serve, true},
+			listener{"amqps", cfg.AMQP.TLSAddress, amqpSrv.Serve, true})
 	}
 	for _, l := range listeners {
 		if l.addr.Off() {
@@ -328,6 +344,9 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("%s listener: %w", l.name, err)
+		}
+		if l.tls {
+			ln = tls.NewListener(ln, tlsCfg)
 		}
 		go func() {
 			if err := l.serve(ln); err != nil && !closed.Load() {

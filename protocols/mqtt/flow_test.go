@@ -91,7 +91,7 @@ func TestQoS2InboundExactlyOnceAcrossReconnect(t *testing.T) {
 // TestBadInput: each bad packet is refused with MQTT's reason and its
 // connection closed, while another client keeps working.
 func TestBadInput(t *testing.T) {
-	br := startBroker(t, func(o *Options) { o.MaxPacketSize = 1 << 20 })
+	br := startBroker(t, func(o *Options) { o.MaxPacketSize = 1 << 20; o.ConnectTimeout = time.Second })
 	got := make(chan received, 20)
 	good := br.client("good", true, got)
 	wait(t, good.Subscribe("ok/#", 1, nil))
@@ -101,6 +101,13 @@ func TestBadInput(t *testing.T) {
 		run   func(r *raw) []packets.Packet
 		check func(t *testing.T, got []packets.Packet)
 	}{
+		{"silent before CONNECT", func(r *raw) []packets.Packet {
+			return r.closedAfter() // within its 5 s, past the connect timeout
+		}, func(t *testing.T, got []packets.Packet) {
+			if len(got) != 0 {
+				t.Fatalf("want the connection closed, got %+v", got)
+			}
+		}},
 		{"malformed packet", func(r *raw) []packets.Packet {
 			r.write([]byte{0x10, 0xff, 0xff, 0xff, 0xff, 0x7f}) // remaining length of five bytes
 			return r.closedAfter()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -25,11 +26,16 @@ type Options struct {
 	// SessionExpiry caps how long a disconnected persistent session is
 	// kept, in seconds.
 	SessionExpiry uint32
+	// ConnectTimeout is how long a client has to send CONNECT (and, on a
+	// TLS port, to finish its handshake); mochi's keep-alive deadline
+	// takes over after it.
+	ConnectTimeout time.Duration
 }
 
 // DefaultOptions mirror the STOMP listener's limits.
 func DefaultOptions() Options {
-	return Options{MaxConnections: 1000, MaxPacketSize: 100 << 20, MaxInflight: 1000, SessionExpiry: 7 * 24 * 3600}
+	return Options{MaxConnections: 1000, MaxPacketSize: 100 << 20, MaxInflight: 1000, SessionExpiry: 7 * 24 * 3600,
+		ConnectTimeout: 10 * time.Second}
 }
 
 // ErrServerClosed is what Serve returns after Shutdown or Close.
@@ -83,7 +89,8 @@ func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) 
 
 // Serve accepts MQTT connections on ln until Shutdown or Close.
 func (s *Server) Serve(ln net.Listener) error {
-	l := &listener{id: fmt.Sprintf("tcp-%d", s.listenerSeq.Add(1)), ln: ln, limit: s.opts.MaxPacketSize, done: make(chan struct{})}
+	l := &listener{id: fmt.Sprintf("tcp-%d", s.listenerSeq.Add(1)), ln: ln, limit: s.opts.MaxPacketSize,
+		connectTimeout: s.opts.ConnectTimeout, done: make(chan struct{})}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -119,6 +126,7 @@ func (s *Server) ServeConn(c net.Conn) {
 		}
 	}
 	s.mu.Unlock()
+	c.SetDeadline(time.Now().Add(s.opts.ConnectTimeout))
 	if err := s.m.EstablishConnection(s.conns.id, newLimitConn(c, s.opts.MaxPacketSize)); err != nil {
 		s.log.Debug("connection ended", "remote", c.RemoteAddr(), "err", err)
 	}
@@ -160,11 +168,12 @@ func (s *Server) Close() error {
 // listener hands mochi the connections of a net.Listener the caller opened,
 // so that hamq decides where and when MQTT listens.
 type listener struct {
-	id    string
-	ln    net.Listener
-	limit uint32
-	once  sync.Once
-	done  chan struct{}
+	id             string
+	ln             net.Listener
+	limit          uint32
+	connectTimeout time.Duration
+	once           sync.Once
+	done           chan struct{}
 }
 
 func (l *listener) Init(*slog.Logger) error { return nil }
@@ -183,6 +192,9 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
+		// A client silent before its CONNECT would otherwise hold a
+		// connection that no limit counts, for ever.
+		c.SetDeadline(time.Now().Add(l.connectTimeout))
 		go establish(l.id, newLimitConn(c, l.limit))
 	}
 }

@@ -5,6 +5,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -28,6 +30,7 @@ type Config struct {
 	AMQP    AMQP     `yaml:"amqp"`
 	WS      WS       `yaml:"ws"`
 	HTTP    Listener `yaml:"http"`
+	TLS     TLS      `yaml:"tls"`
 	Auth    Auth     `yaml:"auth"`
 	Policy  Policy   `yaml:"policy"`
 	Cluster Cluster  `yaml:"cluster"`
@@ -50,6 +53,7 @@ type Listener struct {
 
 type STOMP struct {
 	Address        Address  `yaml:"address"`
+	TLSAddress     Address  `yaml:"tlsAddress"`
 	MaxConnections int      `yaml:"maxConnections" min:"1"`
 	MaxFrameSize   Size     `yaml:"maxFrameSize" min:"1024"`
 	HeartBeat      Duration `yaml:"heartBeat" min:"0"`
@@ -57,6 +61,7 @@ type STOMP struct {
 
 type MQTT struct {
 	Address        Address  `yaml:"address"`
+	TLSAddress     Address  `yaml:"tlsAddress"`
 	MaxConnections int      `yaml:"maxConnections" min:"1"`
 	MaxPacketSize  Size     `yaml:"maxPacketSize" min:"1024"`
 	MaxInflight    int      `yaml:"maxInflight" min:"1"`
@@ -65,11 +70,47 @@ type MQTT struct {
 
 type AMQP struct {
 	Address        Address  `yaml:"address"`
+	TLSAddress     Address  `yaml:"tlsAddress"`
 	MaxConnections int      `yaml:"maxConnections" min:"1"`
 	MaxFrameSize   Size     `yaml:"maxFrameSize" min:"512" max:"4294967295"` // AMQP's frame size field is 32 bits
 	MaxMessageSize Size     `yaml:"maxMessageSize" min:"1024"`
 	IdleTimeout    Duration `yaml:"idleTimeout" min:"0"`
 	BareAddress    string   `yaml:"bareAddress" enum:"queue,topic"`
+}
+
+// TLS is the certificate of the TLS listeners (each protocol's
+// tlsAddress), which open only when it is given.
+type TLS struct {
+	CertFile string `yaml:"certFile" file:"true"`
+	KeyFile  string `yaml:"keyFile" file:"true"`
+}
+
+// Enabled reports whether the TLS listeners open.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
+
+// Config loads the certificate for the listeners; TLS 1.2 at least.
+func (t TLS) Config() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// validate checks the section as a whole once its keys are read.
+func (t TLS) validate() (key string, err error) {
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+		return "", nil
+	case t.CertFile == "":
+		return "certFile", errors.New("must be given with keyFile")
+	case t.KeyFile == "":
+		return "keyFile", errors.New("must be given with certFile")
+	}
+	if _, err := t.Config(); err != nil {
+		return "keyFile", fmt.Errorf("not a key for certFile's certificate: %w", err)
+	}
+	return "", nil
 }
 
 // Auth is the user store every front-end checks clients against.
@@ -81,6 +122,7 @@ type Auth struct {
 // WS is the WebSocket listener carrying STOMP and MQTT.
 type WS struct {
 	Address        Address  `yaml:"address"`
+	TLSAddress     Address  `yaml:"tlsAddress"`
 	AllowedOrigins []string `yaml:"allowedOrigins"`
 }
 
@@ -124,14 +166,14 @@ func Default() Config {
 	return Config{
 		Broker: Broker{Name: "localhost", DataDir: "./data"},
 		Log:    Log{Level: "info", Format: "text"},
-		STOMP: STOMP{Address: "127.0.0.1:61613", MaxConnections: s.MaxConnections,
+		STOMP: STOMP{Address: "127.0.0.1:61613", TLSAddress: "127.0.0.1:61612", MaxConnections: s.MaxConnections,
 			MaxFrameSize: Size(s.MaxFrameSize), HeartBeat: Duration(s.HeartBeat)},
-		MQTT: MQTT{Address: "127.0.0.1:1883", MaxConnections: int(m.MaxConnections), MaxPacketSize: Size(m.MaxPacketSize),
+		MQTT: MQTT{Address: "127.0.0.1:1883", TLSAddress: "127.0.0.1:8883", MaxConnections: int(m.MaxConnections), MaxPacketSize: Size(m.MaxPacketSize),
 			MaxInflight: m.MaxInflight, SessionExpiry: Duration(time.Duration(m.SessionExpiry) * time.Second)},
-		AMQP: AMQP{Address: "127.0.0.1:5672", MaxConnections: a.MaxConnections, MaxFrameSize: Size(a.MaxFrameSize),
+		AMQP: AMQP{Address: "127.0.0.1:5672", TLSAddress: "127.0.0.1:5671", MaxConnections: a.MaxConnections, MaxFrameSize: Size(a.MaxFrameSize),
 			MaxMessageSize: Size(a.MaxMessageSize), IdleTimeout: Duration(a.IdleTimeout), BareAddress: a.BareAddress.String()},
 		Auth: Auth{Anonymous: c.Anonymous, Users: []string{}},
-		WS:   WS{Address: "127.0.0.1:61614", AllowedOrigins: ws.DefaultOptions().AllowedOrigins},
+		WS:   WS{Address: "127.0.0.1:61614", TLSAddress: "127.0.0.1:61615", AllowedOrigins: ws.DefaultOptions().AllowedOrigins},
 		HTTP: Listener{"127.0.0.1:8161"},
 		Policy: Policy{
 			MaxRedeliveries: c.MaxRedeliveries, RedeliveryDelay: Duration(c.RedeliveryDelay),
@@ -207,8 +249,12 @@ func (c Config) STOMPOptions() stomp.Options {
 
 // MQTTOptions gives the MQTT listener's limits.
 func (c Config) MQTTOptions() mqtt.Options {
-	return mqtt.Options{MaxConnections: int64(c.MQTT.MaxConnections), MaxPacketSize: uint32(c.MQTT.MaxPacketSize),
-		MaxInflight: c.MQTT.MaxInflight, SessionExpiry: uint32(time.Duration(c.MQTT.SessionExpiry) / time.Second)}
+	o := mqtt.DefaultOptions()
+	o.MaxConnections = int64(c.MQTT.MaxConnections)
+	o.MaxPacketSize = uint32(c.MQTT.MaxPacketSize)
+	o.MaxInflight = c.MQTT.MaxInflight
+	o.SessionExpiry = uint32(time.Duration(c.MQTT.SessionExpiry) / time.Second)
+	return o
 }
 
 // WSOptions gives the WebSocket listener's options.

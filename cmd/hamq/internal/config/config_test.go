@@ -1,10 +1,19 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestDefaultFileMatchesCode(t *testing.T) {
@@ -70,4 +79,60 @@ func TestLoadErrors(t *testing.T) {
 			t.Errorf("%q:\n got %s\nwant %s", tc.text, got, filepath.Dir(p)+"/"+tc.want)
 		}
 	}
+}
+
+// The tls section is checked as a whole: both files, readable, a key that
+// is the certificate's; each mistake names its line and key.
+func TestTLSSection(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeKeyPair(t, dir, "a")
+	_, otherKey := writeKeyPair(t, dir, "b")
+	for _, tc := range []struct{ text, want string }{
+		{"tls:\n  certFile: " + cert + "\n", "hamq.yaml:2: tls.keyFile: must be given with certFile"},
+		{"tls:\n  keyFile: " + key + "\n", "hamq.yaml:2: tls.certFile: must be given with keyFile"},
+		{"tls:\n  certFile: " + dir + "/none.pem\n", "hamq.yaml:2: tls.certFile: cannot read it: open " + dir + "/none.pem: no such file or directory"},
+		{"tls:\n  certFile: " + cert + "\n  keyFile: " + otherKey + "\n", "hamq.yaml:3: tls.keyFile: not a key for certFile's certificate: tls: private key does not match public key"},
+	} {
+		p := filepath.Join(dir, "hamq.yaml")
+		os.WriteFile(p, []byte(tc.text), 0o600)
+		_, err := Load(p)
+		if err == nil || err.Error() != dir+"/"+tc.want {
+			t.Errorf("%q:\n got %v\nwant %s", tc.text, err, dir+"/"+tc.want)
+		}
+	}
+	p := filepath.Join(dir, "hamq.yaml")
+	os.WriteFile(p, []byte("tls:\n  certFile: "+cert+"\n  keyFile: "+key+"\n"), 0o600)
+	c, err := Load(p)
+	if err != nil || !c.TLS.Enabled() {
+		t.Fatalf("loaded %+v, %v", c.TLS, err)
+	}
+	if tc, err := c.TLS.Config(); err != nil || len(tc.Certificates) != 1 || tc.MinVersion != tls.VersionTLS12 {
+		t.Fatalf("TLS config %+v, %v", tc, err)
+	}
+	if Default().TLS.Enabled() {
+		t.Fatal("TLS enabled by default")
+	}
+}
+
+// writeKeyPair writes a self-signed certificate and its key as PEM files.
+func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
 }

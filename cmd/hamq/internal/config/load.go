@@ -90,7 +90,27 @@ func (l loader) object(n *yaml.Node, v reflect.Value, path string) error {
 			return err
 		}
 	}
+	if s, ok := v.Interface().(interface{ validate() (string, error) }); ok {
+		if k, err := s.validate(); err != nil {
+			key := k
+			if path != "" {
+				key = path + "." + k
+			}
+			return l.errorf(keyNode(n, k), key, "%v", err)
+		}
+	}
 	return nil
+}
+
+// keyNode is the node of key in mapping n, or n when the key is absent,
+// so that a section's error points at the line it concerns.
+func keyNode(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return n
 }
 
 func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key string) error {
@@ -173,8 +193,13 @@ func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key 
 	return l.check(n, v, f, key)
 }
 
-// check applies a field's min, max, enum and nonempty tags.
+// check applies a field's min, max, enum, nonempty and file tags.
 func (l loader) check(n *yaml.Node, v reflect.Value, f reflect.StructField, key string) error {
+	if f.Tag.Get("file") == "true" && v.String() != "" {
+		if _, err := os.ReadFile(v.String()); err != nil {
+			return l.errorf(n, key, "cannot read it: %v", err)
+		}
+	}
 	if enum := f.Tag.Get("enum"); enum != "" && !slices.Contains(strings.Split(enum, ","), v.String()) {
 		return l.errorf(n, key, "%q is not one of %s", v.String(), strings.ReplaceAll(enum, ",", ", "))
 	}
