@@ -1,5 +1,7 @@
 """Send COUNT persistent messages with stomp.py, each with a receipt, and
-print "confirmed N" as each receipt arrives. Usage: HOST PORT DEST COUNT"""
+print "confirmed N" as each receipt arrives. With CAFILE it connects over
+TLS, verifying the broker's certificate against CAFILE.
+Usage: HOST PORT DEST COUNT [CAFILE]"""
 import sys
 import threading
 
@@ -8,6 +10,7 @@ import stomp
 from say import say
 
 host, port, dest, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+cafile = sys.argv[5] if len(sys.argv) > 5 else None
 done = threading.Event()
 confirmed = set()
 
@@ -28,6 +31,8 @@ class Listener(stomp.ConnectionListener):
 
 
 conn = stomp.Connection([(host, port)], heartbeats=(0, 0))
+if cafile:
+    conn.set_ssl(for_hosts=[(host, port)], ca_certs=cafile)
 conn.set_listener("", Listener())
 conn.connect(wait=True)
 for i in range(count):

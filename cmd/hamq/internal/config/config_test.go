@@ -1,19 +1,11 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 )
 
 func TestDefaultFileMatchesCode(t *testing.T) {
@@ -85,12 +77,13 @@ func TestLoadErrors(t *testing.T) {
 // is the certificate's; each mistake names its line and key.
 func TestTLSSection(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := writeKeyPair(t, dir, "a")
-	_, otherKey := writeKeyPair(t, dir, "b")
+	// Throwaway files made with openssl req -x509 and openssl genpkey.
+	cert, key, otherKey := abs(t, "testdata/cert.pem"), abs(t, "testdata/key.pem"), abs(t, "testdata/other-key.pem")
 	for _, tc := range []struct{ text, want string }{
 		{"tls:\n  certFile: " + cert + "\n", "hamq.yaml:2: tls.keyFile: must be given with certFile"},
 		{"tls:\n  keyFile: " + key + "\n", "hamq.yaml:2: tls.certFile: must be given with keyFile"},
 		{"tls:\n  certFile: " + dir + "/none.pem\n", "hamq.yaml:2: tls.certFile: cannot read it: open " + dir + "/none.pem: no such file or directory"},
+		{"tls:\n  certFile: " + key + "\n  keyFile: " + key + "\n", "hamq.yaml:2: tls.certFile: no PEM certificate in it"},
 		{"tls:\n  certFile: " + cert + "\n  keyFile: " + otherKey + "\n", "hamq.yaml:3: tls.keyFile: not a key for certFile's certificate: tls: private key does not match public key"},
 	} {
 		p := filepath.Join(dir, "hamq.yaml")
@@ -114,25 +107,11 @@ func TestTLSSection(t *testing.T) {
 	}
 }
 
-// writeKeyPair writes a self-signed certificate and its key as PEM files.
-func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+func abs(t *testing.T, path string) string {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := filepath.Abs(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
+	return p
 }
