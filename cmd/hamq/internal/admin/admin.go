@@ -46,6 +46,7 @@ type Handler struct {
 // of each request.
 func New(b func() *core.Broker, info Info) *Handler {
 	h := &Handler{core: b, info: info, started: time.Now(), mux: http.NewServeMux()}
+	h.mux.Handle("GET /metrics", h.metrics())
 	h.mux.HandleFunc("GET /api/broker", h.broker)
 	h.mux.HandleFunc("GET /api/cluster", h.cluster)
 	h.mux.HandleFunc("GET /api/destinations", h.withBroker(h.destinations))

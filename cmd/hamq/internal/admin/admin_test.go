@@ -11,6 +11,7 @@ import (
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/core/store"
+	"github.com/hamq/hamq/ha"
 )
 
 func TestAPI(t *testing.T) {
@@ -57,6 +58,29 @@ func TestAPI(t *testing.T) {
 	if d.Size != 1 || d.Enqueued != 1 {
 		t.Fatalf("after send %+v", d)
 	}
+	// The same, as Prometheus scrapes it.
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		`hamq_destination_messages{destination="queue://orders"} 1`,
+		`hamq_destination_enqueued_total{destination="queue://orders"} 1`,
+		`hamq_role{role="standalone"} 1`,
+		`hamq_role{role="master"} 0`,
+		`hamq_log_end_index `,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(string(scraped), "\n"+line) {
+			t.Errorf("/metrics has no line %q", line)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("/metrics:\n%s", scraped)
+	}
 	var broker map[string]any
 	call("GET", "/api/broker", "", http.StatusOK, &broker)
 	if broker["name"] != "n1" || broker["role"] != "standalone" || broker["destinations"].(float64) != 1 {
@@ -86,5 +110,28 @@ func TestAPI(t *testing.T) {
 	call("GET", "/api/queues/orders", "", http.StatusNotFound, &e)
 	if !strings.Contains(e["error"], `no queue named "orders"`) {
 		t.Fatalf("error %v", e)
+	}
+}
+
+// A slave's metrics say its role, epoch and log; it has no destinations to
+// speak of.
+func TestMetricsOfASlave(t *testing.T) {
+	st := ha.Status{Role: ha.RoleSlave, Epoch: 7, End: store.Position{Epoch: 7, Index: 42}}
+	srv := httptest.NewServer(New(func() *core.Broker { return nil },
+		Info{Name: "n2", End: func() store.Position { return st.End }, Cluster: func() ha.Status { return st }}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{`hamq_role{role="slave"} 1`, `hamq_role{role="standalone"} 0`, "hamq_epoch 7", "hamq_log_end_index 42"} {
+		if !strings.Contains(string(scraped), "\n"+line+"\n") {
+			t.Errorf("/metrics has no line %q", line)
+		}
+	}
+	if strings.Contains(string(scraped), "hamq_destination_") {
+		t.Error("a slave reports destinations")
 	}
 }
