@@ -64,7 +64,7 @@ activemq() {
 
 standalone() {
 	hamq_standalone
-	loads tcp://127.0.0.1:36613 "hamq standalone"
+	loads tcp://127.0.0.1:24613 "hamq standalone"
 	stop_last
 }
 
@@ -122,11 +122,11 @@ mqtt_loads() {
 	"$hamq" bench --proto mqtt --url "$1" --producers 4 --consumers 1 --count 100000 --size 1024 --qos 1 --window 100 ${3:-} | grep -E 'send|receive'
 }
 
-hamq_standalone() { # [CONFIG]: starts a standalone hamq with STOMP 36613, MQTT 31883, AMQP 35672
-	"$hamq" start --config "${1:-/dev/null}" --data "$work/hamq.$RANDOM" --stomp 127.0.0.1:36613 --mqtt 127.0.0.1:31883 --amqp 127.0.0.1:35672 \
-		--ws off --http 127.0.0.1:38161 >>"$work/hamq.log" 2>&1 &
+hamq_standalone() { # [CONFIG]: starts a standalone hamq with STOMP 24613, MQTT 24883, AMQP 24672
+	"$hamq" start --config "${1:-/dev/null}" --data "$work/hamq.$RANDOM" --stomp 127.0.0.1:24613 --mqtt 127.0.0.1:24883 --amqp 127.0.0.1:24672 \
+		--ws off --http 127.0.0.1:24161 >>"$work/hamq.log" 2>&1 &
 	pids+=($!)
-	wait_port 36613
+	wait_port 24613
 }
 
 stop_last() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; }
@@ -167,13 +167,13 @@ mqtt() {
 	# (ActiveMQ's), Mosquitto beyond 1000 queued; both are lifted.
 	printf 'policy:\n  topicPendingLimit: 1000000\n' >"$work/mqtt.yaml"
 	hamq_standalone "$work/mqtt.yaml"
-	mqtt_loads tcp://127.0.0.1:31883 "hamq standalone"
+	mqtt_loads tcp://127.0.0.1:24883 "hamq standalone"
 	stop_last
 	settle
 	mosquitto_phase
 	settle
 	hamq_standalone
-	mqtt_loads tcp://127.0.0.1:31883 "hamq standalone" --session
+	mqtt_loads tcp://127.0.0.1:24883 "hamq standalone" --session
 	stop_last
 	settle
 	rabbitmq_phase
@@ -182,8 +182,8 @@ mqtt() {
 amqp() {
 	hamq_standalone
 	echo "== hamq standalone: 4 producers, 4 consumers, 1 KiB, window 100: STOMP persistent, then AMQP durable unsettled"
-	"$hamq" bench --url tcp://127.0.0.1:36613 --producers 4 --consumers 4 --count 100000 --size 1024 --persistent --window 100 --destination /queue/cmp.stomp | grep -E 'send|receive'
-	"$hamq" bench --proto amqp --url tcp://127.0.0.1:35672 --producers 4 --consumers 4 --count 100000 --size 1024 --persistent --window 100 --destination queue://cmp.amqp | grep -E 'send|receive'
+	"$hamq" bench --url tcp://127.0.0.1:24613 --producers 4 --consumers 4 --count 100000 --size 1024 --persistent --window 100 --destination /queue/cmp.stomp | grep -E 'send|receive'
+	"$hamq" bench --proto amqp --url tcp://127.0.0.1:24672 --producers 4 --consumers 4 --count 100000 --size 1024 --persistent --window 100 --destination queue://cmp.amqp | grep -E 'send|receive'
 	stop_last
 }
 
