@@ -27,12 +27,13 @@ import (
 	"github.com/coder/websocket"
 )
 
-// testPKI is a throwaway CA and a server certificate it signed, for
-// 127.0.0.1 and localhost, as PEM files.
+// testPKI is a throwaway CA, a server certificate it signed for 127.0.0.1
+// and localhost, and a client certificate it signed, as PEM files.
 type testPKI struct {
-	ca, cert, key string // ca.pem, server.pem, server-key.pem
-	pool          *x509.CertPool
-	server        *x509.Certificate
+	ca, cert, key         string // ca.pem, server.pem, server-key.pem
+	clientCert, clientKey string // client.pem, client-key.pem
+	pool                  *x509.CertPool
+	server                *x509.Certificate
 }
 
 func newTestPKI(t *testing.T) testPKI {
@@ -78,13 +79,32 @@ func newTestPKI(t *testing.T) testPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "device-1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	clientDER, err := x509.CreateCertificate(rand.Reader, clientTmpl, ca, &clientKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKeyDER, err := x509.MarshalPKCS8PrivateKey(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := testPKI{ca: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "server.pem"),
-		key: filepath.Join(dir, "server-key.pem"), pool: x509.NewCertPool(), server: server}
+		key: filepath.Join(dir, "server-key.pem"), clientCert: filepath.Join(dir, "client.pem"),
+		clientKey: filepath.Join(dir, "client-key.pem"), pool: x509.NewCertPool(), server: server}
 	p.pool.AddCert(ca)
 	for _, f := range []struct {
 		path, typ string
 		der       []byte
-	}{{p.ca, "CERTIFICATE", caDER}, {p.cert, "CERTIFICATE", der}, {p.key, "PRIVATE KEY", keyDER}} {
+	}{{p.ca, "CERTIFICATE", caDER}, {p.cert, "CERTIFICATE", der}, {p.key, "PRIVATE KEY", keyDER},
+		{p.clientCert, "CERTIFICATE", clientDER}, {p.clientKey, "PRIVATE KEY", clientKeyDER}} {
 		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -93,12 +113,16 @@ func newTestPKI(t *testing.T) testPKI {
 }
 
 // startTLSNode starts a standalone node with TLS listeners of every client
-// protocol on free ports, configured in a file as users would, and waits
-// for them to take connections. It returns the TLS addresses by protocol.
-func startTLSNode(t *testing.T, p testPKI) (*node, map[string]string) {
+// protocol on free ports, configured in a file as users would (tlsLines
+// are more keys of its tls section), and waits for them to take
+// connections. It returns the TLS addresses by protocol.
+func startTLSNode(t *testing.T, p testPKI, tlsLines ...string) (*node, map[string]string) {
 	t.Helper()
 	addrs := map[string]string{"stomp": freePort(t), "mqtt": freePort(t), "amqp": freePort(t), "ws": freePort(t)}
 	cfg := fmt.Sprintf("tls:\n  certFile: %s\n  keyFile: %s\n", strconv.Quote(p.cert), strconv.Quote(p.key))
+	for _, l := range tlsLines {
+		cfg += "  " + l + "\n"
+	}
 	for _, proto := range []string{"stomp", "mqtt", "amqp", "ws"} {
 		cfg += fmt.Sprintf("%s:\n  tlsAddress: %s\n", proto, addrs[proto])
 	}
@@ -359,5 +383,39 @@ func stompOverWSS(t *testing.T, p testPKI, addr string) {
 	m := exchange("SEND\ndestination:/queue/tls.wss\n\nhello-over-wss\x00", "MESSAGE")
 	if !strings.HasSuffix(strings.TrimRight(m, "\n"), "\n\nhello-over-wss\x00") {
 		t.Fatalf("over wss, got %q", m)
+	}
+}
+
+// TestTLSClientCertificates: with tls.clientCAFile, a client presenting a
+// certificate the CA signed is served and one presenting none is refused.
+func TestTLSClientCertificates(t *testing.T) {
+	pub := tool(t, "mosquitto_pub", "mosquitto-clients")
+	p := newTestPKI(t)
+	_, tlsAddr := startTLSNode(t, p, "clientCAFile: "+strconv.Quote(p.ca))
+	host, port := hostPort(t, tlsAddr["mqtt"])
+	publish := func(extra ...string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		args := append([]string{"-h", host, "-p", port, "--cafile", p.ca, "-q", "1", "-t", "mtls/x", "-m", "hi"}, extra...)
+		return exec.CommandContext(ctx, pub, args...).CombinedOutput()
+	}
+	if out, err := publish(); err == nil {
+		t.Fatalf("mosquitto_pub without a client certificate was served: %s", out)
+	}
+	if out, err := publish("--cert", p.clientCert, "--key", p.clientKey); err != nil {
+		t.Fatalf("mosquitto_pub with the CA's client certificate: %v %s", err, out)
+	}
+	// Every TLS port asks for it: a Go client without one is refused at
+	// its first read (TLS 1.3 clients learn it after the handshake).
+	for proto, addr := range tlsAddr {
+		c, err := tlsDial(addr, &tls.Config{RootCAs: p.pool, ServerName: "127.0.0.1"})
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = c.Read(make([]byte, 1))
+			c.Close()
+		}
+		if err == nil || strings.Contains(err.Error(), "timeout") {
+			t.Errorf("%s TLS port served a client without a certificate (%v)", proto, err)
+		}
 	}
 }

@@ -86,6 +86,9 @@ type AMQP struct {
 type TLS struct {
 	CertFile string `yaml:"certFile" file:"true"`
 	KeyFile  string `yaml:"keyFile" file:"true"`
+	// ClientCAFile, when set, makes every client present a certificate
+	// one of its CAs signed.
+	ClientCAFile string `yaml:"clientCAFile" file:"true"`
 }
 
 // Enabled reports whether the TLS listeners open.
@@ -102,12 +105,28 @@ func (t TLS) Config() (*tls.Config, error) {
 	// (Debian's stomp.py 8.0, jasonrbriggs/stomp.py#450) then lost its
 	// CONNECT or crashed in about one connect of ten. Resumption is worth
 	// little to connections that last.
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, SessionTicketsDisabled: true}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, SessionTicketsDisabled: true}
+	if t.ClientCAFile != "" {
+		data, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		if !cfg.ClientCAs.AppendCertsFromPEM(data) {
+			return nil, errNoCertificate
+		}
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
+
+var errNoCertificate = errors.New("no PEM certificate in it")
 
 // validate checks the section as a whole once its keys are read.
 func (t TLS) validate() (key string, err error) {
 	switch {
+	case t.CertFile == "" && t.KeyFile == "" && t.ClientCAFile != "":
+		return "clientCAFile", errors.New("needs certFile and keyFile")
 	case t.CertFile == "" && t.KeyFile == "":
 		return "", nil
 	case t.CertFile == "":
@@ -118,12 +137,15 @@ func (t TLS) validate() (key string, err error) {
 	// The file tag has checked that both can be read.
 	data, _ := os.ReadFile(t.CertFile)
 	if b, _ := pem.Decode(data); b == nil || b.Type != "CERTIFICATE" {
-		return "certFile", errors.New("no PEM certificate in it")
+		return "certFile", errNoCertificate
 	} else if _, err := x509.ParseCertificate(b.Bytes); err != nil {
 		return "certFile", fmt.Errorf("not a certificate: %w", err)
 	}
-	if _, err := t.Config(); err != nil {
+	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
 		return "keyFile", fmt.Errorf("not a key for certFile's certificate: %w", err)
+	}
+	if _, err := t.Config(); err != nil {
+		return "clientCAFile", err
 	}
 	return "", nil
 }

@@ -84,6 +84,8 @@ func TestTLSSection(t *testing.T) {
 		{"tls:\n  keyFile: " + key + "\n", "hamq.yaml:2: tls.certFile: must be given with keyFile"},
 		{"tls:\n  certFile: " + dir + "/none.pem\n", "hamq.yaml:2: tls.certFile: cannot read it: open " + dir + "/none.pem: no such file or directory"},
 		{"tls:\n  certFile: " + key + "\n  keyFile: " + key + "\n", "hamq.yaml:2: tls.certFile: no PEM certificate in it"},
+		{"tls:\n  certFile: " + cert + "\n  keyFile: " + key + "\n  clientCAFile: " + key + "\n", "hamq.yaml:4: tls.clientCAFile: no PEM certificate in it"},
+		{"tls:\n  clientCAFile: " + cert + "\n", "hamq.yaml:2: tls.clientCAFile: needs certFile and keyFile"},
 		{"tls:\n  certFile: " + cert + "\n  keyFile: " + otherKey + "\n", "hamq.yaml:3: tls.keyFile: not a key for certFile's certificate: tls: private key does not match public key"},
 	} {
 		p := filepath.Join(dir, "hamq.yaml")
@@ -99,8 +101,15 @@ func TestTLSSection(t *testing.T) {
 	if err != nil || !c.TLS.Enabled() {
 		t.Fatalf("loaded %+v, %v", c.TLS, err)
 	}
-	if tc, err := c.TLS.Config(); err != nil || len(tc.Certificates) != 1 || tc.MinVersion != tls.VersionTLS12 {
+	if tc, err := c.TLS.Config(); err != nil || len(tc.Certificates) != 1 || tc.MinVersion != tls.VersionTLS12 || tc.ClientAuth != tls.NoClientCert {
 		t.Fatalf("TLS config %+v, %v", tc, err)
+	}
+	os.WriteFile(p, []byte("tls:\n  certFile: "+cert+"\n  keyFile: "+key+"\n  clientCAFile: "+cert+"\n"), 0o600)
+	if c, err = Load(p); err != nil {
+		t.Fatal(err)
+	}
+	if tc, err := c.TLS.Config(); err != nil || tc.ClientAuth != tls.RequireAndVerifyClientCert || tc.ClientCAs == nil {
+		t.Fatalf("TLS config with client CAs %+v, %v", tc, err)
 	}
 	if Default().TLS.Enabled() {
 		t.Fatal("TLS enabled by default")
