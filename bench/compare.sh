@@ -26,8 +26,8 @@ trap cleanup EXIT
 go build -o "$work/hamq" ./cmd/hamq
 hamq="$work/hamq"
 
-wait_port() { # the logs go with the work directory: show them first
-	for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+wait_port() { # PORT [SECONDS, 30]; the logs go with the work directory: show them first
+	for _ in $(seq 1 $((${2:-30} * 10))); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
 	echo "port $1 never opened" >&2
 	tail -n 20 "$work"/*.log >&2 || true
 	exit 1
@@ -154,7 +154,7 @@ rabbitmq_phase() {
 		RABBITMQ_ENABLED_PLUGINS_FILE="$r/enabled_plugins" RABBITMQ_CONFIG_FILE="$r/rabbitmq" RABBITMQ_PID_FILE="$r/pid" \
 		/usr/lib/rabbitmq/bin/rabbitmq-server >"$r/out.log" 2>&1 &
 	pids+=($!)
-	for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/21884) 2>/dev/null && break; sleep 0.1; done
+	wait_port 21884 60
 	mqtt_loads tcp://127.0.0.1:21884 "RabbitMQ (durable MQTT)" --session
 	env HOME="$r" RABBITMQ_NODENAME=hamqcmp@localhost /usr/lib/rabbitmq/bin/rabbitmqctl stop >/dev/null 2>&1 || true
 	epmd -kill >/dev/null 2>&1 || true # the Erlang port mapper RabbitMQ started

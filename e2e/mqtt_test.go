@@ -76,22 +76,34 @@ func TestMQTTAndSTOMPWithRealClients(t *testing.T) {
 	}
 }
 
-// stompSubscriptions counts the subscriptions of STOMP connections, from
-// the admin API.
+// stompSubscriptions counts the subscriptions of STOMP connections.
 func stompSubscriptions(t *testing.T, n *node) int {
+	return subscriptions(t, n, func(c connJSON) bool { return c.Protocol == "stomp" })
+}
+
+// connJSON is a connection as the admin API lists it.
+type connJSON struct {
+	Protocol      string `json:"protocol"`
+	ClientID      string `json:"clientId"`
+	Subscriptions int    `json:"subscriptions"`
+}
+
+// subscriptions counts the subscriptions of the connections that match,
+// from the admin API.
+func subscriptions(t *testing.T, n *node, match func(connJSON) bool) int {
+	t.Helper()
 	resp, err := http.Get("http://" + n.http + "/api/connections")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var conns []struct {
-		Protocol      string `json:"protocol"`
-		Subscriptions int    `json:"subscriptions"`
+	var conns []connJSON
+	if err := json.NewDecoder(resp.Body).Decode(&conns); err != nil {
+		t.Fatalf("/api/connections: %v", err)
 	}
-	json.NewDecoder(resp.Body).Decode(&conns)
 	total := 0
 	for _, c := range conns {
-		if c.Protocol == "stomp" {
+		if match(c) {
 			total += c.Subscriptions
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -261,7 +260,7 @@ func mosquittoOverTLS(t *testing.T, n *node, sub, pub string, p testPKI, addr st
 	exited := make(chan error, 1)
 	go func() { exited <- s.Wait() }()
 	deadline := time.After(10 * time.Second)
-	for subscriptionsOf(t, n, "mqtt:tls-sub") != 1 {
+	for subscriptions(t, n, func(c connJSON) bool { return c.ClientID == "mqtt:tls-sub" }) != 1 {
 		select {
 		case err := <-exited:
 			t.Fatalf("mosquitto_sub over TLS ended before subscribing: %v\n%s%s", err, stdout.String(), stderr.String())
@@ -279,30 +278,6 @@ func mosquittoOverTLS(t *testing.T, n *node, sub, pub string, p testPKI, addr st
 	if got := strings.TrimSpace(stdout.String()); got != "tls/e2e hello-over-tls" {
 		t.Fatalf("mosquitto_sub over TLS printed %q", got)
 	}
-}
-
-// subscriptionsOf gives the subscriptions of the connection of clientID
-// (as the admin API names it, e.g. mqtt:ID), from the admin API.
-func subscriptionsOf(t *testing.T, n *node, clientID string) int {
-	t.Helper()
-	resp, err := http.Get("http://" + n.http + "/api/connections")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var conns []struct {
-		ClientID      string `json:"clientId"`
-		Subscriptions int    `json:"subscriptions"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&conns); err != nil {
-		t.Fatalf("/api/connections: %v", err)
-	}
-	for _, c := range conns {
-		if c.ClientID == clientID {
-			return c.Subscriptions
-		}
-	}
-	return 0
 }
 
 // stompToProtonOverTLS: what stomp.py sends over TLS to /queue/tls.e2e,

@@ -83,8 +83,9 @@
 // once, by the master that writes it. With a Confirmer set, each record
 // goes to Confirm after its local fsync, in order, from a goroutine of
 // its own so the committer writes the next group meanwhile, and
-// Commit.Wait returns once both are done. Confirm gets a context that Close cancels; it must return in
-// bounded time, since past 1024 records awaiting it the committer waits.
+// Commit.Wait returns once both are done. Confirm gets a context that
+// Close cancels; it must return in bounded time, since past 1024 records
+// awaiting it the committer waits.
 //
 // # Failures
 //

@@ -243,13 +243,26 @@ func (s *session) disposition(d *wire.Disposition) {
 	var settled []outDelivery
 	c.mu.Lock()
 	if d.Settled || terminal(state) {
-		// Ids wrap, so the range is the ids at most last-first past first;
-		// a client naming billions of them costs a pass over the unsettled
-		// deliveries, not a loop over the range.
-		for id, od := range s.unsettled {
-			if id-d.First <= last-d.First {
-				settled = append(settled, od)
-				delete(s.unsettled, id)
+		// Ids wrap, so the range is the ids at most last-first past first.
+		// The walk is the shorter of the range and the unsettled
+		// deliveries: a disposition of one is a lookup, one naming
+		// billions of ids a pass over what is unsettled.
+		if span := last - d.First; uint64(span) < uint64(len(s.unsettled)) {
+			for id := d.First; ; id++ {
+				if od, ok := s.unsettled[id]; ok {
+					settled = append(settled, od)
+					delete(s.unsettled, id)
+				}
+				if id == last {
+					break
+				}
+			}
+		} else {
+			for id, od := range s.unsettled {
+				if id-d.First <= span {
+					settled = append(settled, od)
+					delete(s.unsettled, id)
+				}
 			}
 		}
 	}

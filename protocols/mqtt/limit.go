@@ -56,8 +56,14 @@ type limitConn struct {
 // readPool holds the buffers of connections in a burst of reads.
 var readPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
-func newLimitConn(c net.Conn, limit uint32) *limitConn {
-	lc := &limitConn{Conn: c, limit: int(limit)}
+// newLimitConn wraps a client's connection as the listener's options say.
+// A client silent before its CONNECT (or, on a TLS port, its handshake)
+// would otherwise hold a connection that no limit counts, for ever: the
+// connection starts with the connect timeout's deadline, which mochi's
+// keep-alive deadline replaces after CONNECT.
+func newLimitConn(c net.Conn, opts Options) *limitConn {
+	c.SetDeadline(time.Now().Add(opts.ConnectTimeout))
+	lc := &limitConn{Conn: c, limit: int(opts.MaxPacketSize)}
 	lc.flushed.L = &lc.wmu
 	return lc
 }
@@ -113,9 +119,9 @@ func (c *limitConn) drain() {
 	c.wmu.Unlock()
 }
 
-// Read batches a busy client's reads: mochi reads through a 512-byte
-// buffer, small for the sake of idle connections, which took two syscalls
-// for every 1 KiB PUBLISH under load. When a read fills the caller's
+// Read batches a busy client's reads: mochi reads through a 64-byte
+// buffer, small for the sake of idle connections, which alone would take
+// a syscall or two for every packet under load. When a read fills the caller's
 // buffer, more is likely waiting, and the next syscall reads into a pooled
 // 16 KiB buffer, handed back once drained: an idle connection blocked in a
 // read holds none, unless its last burst ended exactly at a buffer's end.

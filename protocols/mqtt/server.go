@@ -27,8 +27,7 @@ type Options struct {
 	// kept, in seconds.
 	SessionExpiry uint32
 	// ConnectTimeout is how long a client has to send CONNECT (and, on a
-	// TLS port, to finish its handshake); mochi's keep-alive deadline
-	// takes over after it.
+	// TLS port, to finish its handshake).
 	ConnectTimeout time.Duration
 }
 
@@ -89,8 +88,7 @@ func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) 
 
 // Serve accepts MQTT connections on ln until Shutdown or Close.
 func (s *Server) Serve(ln net.Listener) error {
-	l := &listener{id: fmt.Sprintf("tcp-%d", s.listenerSeq.Add(1)), ln: ln, limit: s.opts.MaxPacketSize,
-		connectTimeout: s.opts.ConnectTimeout, done: make(chan struct{})}
+	l := &listener{id: fmt.Sprintf("tcp-%d", s.listenerSeq.Add(1)), ln: ln, opts: s.opts, done: make(chan struct{})}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -126,8 +124,7 @@ func (s *Server) ServeConn(c net.Conn) {
 		}
 	}
 	s.mu.Unlock()
-	c.SetDeadline(time.Now().Add(s.opts.ConnectTimeout))
-	if err := s.m.EstablishConnection(s.conns.id, newLimitConn(c, s.opts.MaxPacketSize)); err != nil {
+	if err := s.m.EstablishConnection(s.conns.id, newLimitConn(c, s.opts)); err != nil {
 		s.log.Debug("connection ended", "remote", c.RemoteAddr(), "err", err)
 	}
 }
@@ -168,12 +165,11 @@ func (s *Server) Close() error {
 // listener hands mochi the connections of a net.Listener the caller opened,
 // so that hamq decides where and when MQTT listens.
 type listener struct {
-	id             string
-	ln             net.Listener
-	limit          uint32
-	connectTimeout time.Duration
-	once           sync.Once
-	done           chan struct{}
+	id   string
+	ln   net.Listener
+	opts Options
+	once sync.Once
+	done chan struct{}
 }
 
 func (l *listener) Init(*slog.Logger) error { return nil }
@@ -192,10 +188,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
-		// A client silent before its CONNECT would otherwise hold a
-		// connection that no limit counts, for ever.
-		c.SetDeadline(time.Now().Add(l.connectTimeout))
-		go establish(l.id, newLimitConn(c, l.limit))
+		go establish(l.id, newLimitConn(c, l.opts))
 	}
 }
 
