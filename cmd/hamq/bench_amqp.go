@@ -11,9 +11,10 @@ import (
 )
 
 // amqpBench is a go-amqp connection with one link: a sender whose messages
-// are unsettled (each waits for the broker's outcome), or a receiver whose
-// messages come pre-settled, acknowledged once written as STOMP's ack=auto
-// consumers of the STOMP bench are.
+// are unsettled (each waits for the broker's outcome), or a receiver that
+// accepts each message once it has it, as STOMP's client-individual
+// consumers ACK each (with --ack auto, deliveries come pre-settled, done
+// with once written, as ack:auto's are).
 type amqpBench struct {
 	conn    *goamqp.Conn
 	snd     *goamqp.Sender
@@ -26,10 +27,6 @@ type pendingSend struct {
 	r    goamqp.SendReceipt
 	done func(error)
 }
-
-// amqpCredit is a bench receiver's link credit, the prefetch of the STOMP
-// consumers.
-const amqpCredit = 1000
 
 func dialAMQPBench(cfg benchConfig, role string) (benchConn, error) {
 	u, err := url.Parse(cfg.url)
@@ -46,8 +43,13 @@ func dialAMQPBench(cfg benchConfig, role string) (benchConn, error) {
 	sess, err := conn.NewSession(ctx, nil)
 	if err == nil {
 		if strings.HasPrefix(role, "consumer") {
-			settled := goamqp.SenderSettleModeSettled
-			b.rcv, err = sess.NewReceiver(ctx, cfg.dest, &goamqp.ReceiverOptions{Credit: amqpCredit, RequestedSenderSettleMode: &settled})
+			// The link credit is the STOMP consumers' prefetch.
+			opts := &goamqp.ReceiverOptions{Credit: int32(cfg.prefetch)}
+			if cfg.ack == "auto" {
+				settled := goamqp.SenderSettleModeSettled
+				opts.RequestedSenderSettleMode = &settled
+			}
+			b.rcv, err = sess.NewReceiver(ctx, cfg.dest, opts)
 		} else {
 			b.snd, err = sess.NewSender(ctx, cfg.dest, nil)
 			b.waiting = make(chan pendingSend, cfg.window)
@@ -92,6 +94,12 @@ func (b *amqpBench) subscribe(fn func([]byte)) error {
 				return
 			}
 			fn(m.GetData())
+			// Settled at the first disposition (the receiver's default
+			// mode): the accept is sent, not waited for; a no-op on
+			// pre-settled deliveries.
+			if err := b.rcv.AcceptMessage(context.Background(), m); err != nil {
+				return
+			}
 		}
 	}()
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/go-stomp/stomp/v3/frame"
 )
@@ -30,22 +31,38 @@ func dialPipe(url string) (*stompPipe, error) {
 }
 
 func dialPipeTo(addr string) (*stompPipe, error) {
-	nc, err := net.Dial("tcp", addr)
+	nc, r, _, err := stompConnect(addr)
 	if err != nil {
 		return nil, err
 	}
 	p := &stompPipe{nc: nc, w: frame.NewWriter(nc), waiting: map[string]func(error){}, done: make(chan struct{})}
-	r := frame.NewReader(bufio.NewReader(nc))
-	if err := p.w.Write(frame.New(frame.CONNECT, frame.AcceptVersion, "1.2", frame.Host, "hamq", frame.HeartBeat, "0,0")); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if f, err := r.Read(); err != nil || f.Command != frame.CONNECTED {
-		nc.Close()
-		return nil, fmt.Errorf("stomp connect: %v %v", f, err)
-	}
 	go p.readLoop(r)
 	return p, nil
+}
+
+// stompConnect opens a STOMP connection without heart-beats and returns
+// its frame reader and the version the broker chose.
+func stompConnect(addr string) (net.Conn, *frame.Reader, string, error) {
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	r := frame.NewReader(bufio.NewReader(nc))
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := frame.NewWriter(nc).Write(frame.New(frame.CONNECT, frame.AcceptVersion, "1.1,1.2", frame.Host, "hamq", frame.HeartBeat, "0,0")); err != nil {
+		nc.Close()
+		return nil, nil, "", err
+	}
+	f, err := r.Read()
+	for err == nil && f == nil { // a heart-beat, or a newline after a frame
+		f, err = r.Read()
+	}
+	if err != nil || f.Command != frame.CONNECTED {
+		nc.Close()
+		return nil, nil, "", fmt.Errorf("stomp connect: %v %v", f, err)
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, r, f.Header.Get(frame.Version), nil
 }
 
 func (p *stompPipe) send(dest string, body []byte, persistent bool, done func(error)) error {

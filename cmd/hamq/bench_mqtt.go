@@ -3,92 +3,10 @@ package main
 import (
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/go-stomp/stomp/v3"
 )
-
-// stompBench consumes with go-stomp, but produces on a connection of its
-// own: go-stomp's Send waits for each receipt before the next frame, so a
-// producer could never have more than one send unconfirmed, which is not
-// how a pipelining client (or ActiveMQ's async sends) behaves.
-type stompBench struct {
-	c          *stomp.Conn
-	p          *stompPipe
-	url, dest  string
-	persistent bool
-	closing    atomic.Bool
-	mu         sync.Mutex // guards c, which a failover replaces
-}
-
-func dialSTOMPBench(cfg benchConfig, role string) (benchConn, error) {
-	b := &stompBench{url: cfg.url, dest: cfg.dest, persistent: cfg.persistent}
-	var err error
-	if strings.HasPrefix(role, "producer") {
-		b.p, err = dialPipe(cfg.url)
-	} else {
-		b.c, err = dial(cfg.url, failoverTimeout)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-func (b *stompBench) publish(body []byte, done func(error)) error {
-	return b.p.send(b.dest, body, b.persistent, done)
-}
-
-// subscribe consumes until close, connecting again through the list
-// when the connection drops (a failover) and subscribing again.
-func (b *stompBench) subscribe(fn func([]byte)) error {
-	sub, err := b.c.Subscribe(b.dest, stomp.AckAuto, stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000"))
-	if err != nil {
-		return err
-	}
-	go func() {
-		for {
-			for m := range sub.C {
-				if m.Err != nil {
-					break
-				}
-				fn(m.Body)
-			}
-			if b.closing.Load() {
-				return
-			}
-			b.mu.Lock()
-			b.c.MustDisconnect()
-			b.mu.Unlock()
-			c, err := dial(b.url, failoverTimeout)
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.c = c
-			b.mu.Unlock()
-			if sub, err = c.Subscribe(b.dest, stomp.AckAuto, stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000")); err != nil {
-				return
-			}
-		}
-	}()
-	return nil
-}
-
-func (b *stompBench) close() {
-	b.closing.Store(true)
-	if b.p != nil {
-		b.p.close()
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.c != nil {
-		b.c.Disconnect()
-	}
-}
 
 type mqttBench struct {
 	c       paho.Client
