@@ -13,6 +13,11 @@ type Store interface {
 	// Submit queues ops to be written atomically, in submission order, as
 	// one record of the log. It blocks only when the commit queue is full.
 	Submit(ops []store.Op) *store.Commit
+	// SubmitThen is Submit with then called once the commit is done, with
+	// Wait's error, on the goroutine that finishes it (the committer's, a
+	// Confirmer's, or the caller's when it fails at once). then must not
+	// block: the committer waits for it.
+	SubmitThen(ops []store.Op, then func(error)) *store.Commit
 	// Scan calls fn for every key with the prefix, in key order.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
 	// Get reads one key; found is false when it is not there (yet).

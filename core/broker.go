@@ -40,8 +40,10 @@ type Broker struct {
 	clientIDs map[string]*Session
 	closed    bool
 
-	stop chan struct{}
-	done chan struct{}
+	promoter *promoter
+
+	stop    chan struct{}
+	running sync.WaitGroup // sweep and runPromoter
 }
 
 type durableID struct{ clientID, name string }
@@ -62,7 +64,8 @@ type topicSub struct {
 	active   *Subscription // the consumer of a durable subscription, if any
 }
 
-// NewBroker loads the persistent state from st and starts the expiry sweep.
+// NewBroker loads the persistent state from st and starts the expiry sweep
+// and the promoter.
 func NewBroker(cfg Config, st Store, log *slog.Logger) (*Broker, error) {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
@@ -78,13 +81,15 @@ func NewBroker(cfg Config, st Store, log *slog.Logger) (*Broker, error) {
 		shared:    map[sharedID]*topicSub{},
 		sessions:  map[uint64]*Session{},
 		clientIDs: map[string]*Session{},
+		promoter:  newPromoter(),
 		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
 	}
 	if err := b.load(); err != nil {
 		return nil, err
 	}
+	b.running.Add(2)
 	go b.sweep()
+	go b.runPromoter()
 	return b, nil
 }
 
@@ -99,7 +104,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.mu.Unlock()
 	close(b.stop)
-	<-b.done
+	b.running.Wait()
 	return nil
 }
 
@@ -195,21 +200,31 @@ func (b *Broker) route(from *Session, m *Message) (routed, error) {
 
 // commit applies sends and acknowledgements atomically: in memory under the
 // locks of every queue involved, in the store as one record. It returns the
-// store commit to wait on, or nil when nothing needed storing.
+// store commit to wait on, or nil when nothing needed storing. When
+// something is stored, every copy the sends make, stored or not, waits for
+// the commit before it is dispatched.
 func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (*store.Commit, error) {
 	for _, r := range sends {
 		if err := r.d.waitSpace(ctx, b.cfg.SendTimeout); err != nil {
 			return nil, fmt.Errorf("send to %s: %w", r.d.dest, err)
 		}
 	}
-	var queues []*msgQueue
-	for _, r := range sends {
-		queues = append(queues, r.targets...)
+	var w *commitWait
+	if len(sends) > 0 && stores(sends, acks) {
+		w = &commitWait{}
 	}
+	var targets []*msgQueue
+	for _, r := range sends {
+		targets = append(targets, r.targets...)
+	}
+	queues := slices.Clone(targets)
 	for _, a := range acks {
 		queues = append(queues, a.q)
 	}
-	slices.SortFunc(queues, func(x, y *msgQueue) int { return cmp.Compare(x.id, y.id) })
+	byID := func(x, y *msgQueue) int { return cmp.Compare(x.id, y.id) }
+	slices.SortFunc(targets, byID)
+	targets = slices.Compact(targets)
+	slices.SortFunc(queues, byID)
 	queues = slices.Compact(queues)
 	for _, q := range queues {
 		q.mu.Lock()
@@ -226,7 +241,7 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (
 	for _, r := range sends {
 		r.d.enqueued.Add(1)
 		for _, q := range r.targets {
-			if op := q.add(r.m, r.d); op.Key != nil {
+			if op := q.add(r.m, r.d, w); op.Key != nil {
 				ops = append(ops, op)
 				counted = mark(counted, r.d)
 			}
@@ -248,7 +263,35 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (
 	for d := range counted {
 		ops = append(ops, store.Op{Key: counterKey(d.dest), Value: encodeCounters(d.counters())})
 	}
-	return b.st.Submit(ops), nil
+	if w == nil {
+		return b.st.Submit(ops), nil
+	}
+	c := b.st.SubmitThen(ops, func(err error) { b.committed(w, err, sends, targets) })
+	if w.done.Load() {
+		// Done already (it may fail at once): committed could not take
+		// the locks held here.
+		for _, q := range targets {
+			q.promote()
+		}
+	}
+	return c, nil
+}
+
+// stores reports whether committing sends and acks writes anything.
+func stores(sends []routed, acks []*inflight) bool {
+	for _, r := range sends {
+		for _, q := range r.targets {
+			if q.keeps(r.m) {
+				return true
+			}
+		}
+	}
+	for _, a := range acks {
+		if a.e.stored {
+			return true
+		}
+	}
+	return false
 }
 
 func mark(m map[*destination]bool, d *destination) map[*destination]bool {
@@ -375,7 +418,7 @@ func (b *Broker) deadLetter(from *msgQueue, entries []*entry, cause string) {
 			m.Expiration = 0
 			m.Dest = dlq.dest
 			dlq.enqueued.Add(1)
-			if op := dlq.queue.add(&m, dlq); op.Key != nil {
+			if op := dlq.queue.add(&m, dlq, nil); op.Key != nil {
 				ops = append(ops, op)
 				counted[dlq] = true
 			}
@@ -422,7 +465,7 @@ func (b *Broker) expire(q *msgQueue, entries []*entry) {
 // sweep takes expired messages out of every queue, so that they leave even
 // when nobody consumes.
 func (b *Broker) sweep() {
-	defer close(b.done)
+	defer b.running.Done()
 	t := time.NewTicker(b.cfg.ExpirySweep)
 	defer t.Stop()
 	for {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/hamq/hamq/core/store"
 )
 
 // Store keys. Every key starts with one letter naming its family; names are
@@ -168,7 +170,8 @@ func encodeMessage(m *Message) []byte {
 			b = appendName(append(b, propString), fmt.Sprint(v))
 		}
 	}
-	return appendName(b, string(m.Body))
+	b = binary.AppendUvarint(b, uint64(len(m.Body)))
+	return store.AppendPieces(b, m.Body)
 }
 
 func decodeMessage(b []byte) (*Message, error) {

@@ -40,21 +40,26 @@ func (c chanConsumer) none(t *testing.T, wait time.Duration) {
 }
 
 type harness struct {
-	t   *testing.T
-	dir string
-	cfg Config
-	st  *store.Store
-	b   *Broker
+	t      *testing.T
+	dir    string
+	cfg    Config
+	stOpts store.Options
+	st     *store.Store
+	b      *Broker
 }
 
 func newHarness(t *testing.T, change func(*Config)) *harness {
+	return newHarnessWith(t, store.Options{}, change)
+}
+
+func newHarnessWith(t *testing.T, stOpts store.Options, change func(*Config)) *harness {
 	cfg := DefaultConfig()
 	cfg.RedeliveryDelay = 5 * time.Millisecond
 	cfg.ExpirySweep = 20 * time.Millisecond
 	if change != nil {
 		change(&cfg)
 	}
-	h := &harness{t: t, dir: t.TempDir(), cfg: cfg}
+	h := &harness{t: t, dir: t.TempDir(), cfg: cfg, stOpts: stOpts}
 	h.open()
 	t.Cleanup(h.close)
 	return h
@@ -62,7 +67,7 @@ func newHarness(t *testing.T, change func(*Config)) *harness {
 
 func (h *harness) open() {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(h.dir, store.Options{}, log)
+	st, err := store.Open(h.dir, h.stOpts, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -119,7 +124,7 @@ func (h *harness) subscribe(s *Session, spec SubSpec) (*Subscription, chanConsum
 
 func (h *harness) ack(s *Session, d Delivery) {
 	h.t.Helper()
-	if err := s.Ack(context.Background(), "", d.Tag, false, true); err != nil {
+	if err := durable(s.Ack(context.Background(), "", d.Tag, false)); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -324,7 +329,7 @@ func TestTransactions(t *testing.T) {
 	if err := s.Send(ctx, "tx1", msg(orders, "sent-in-tx", true)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(ctx, "tx1", d.Tag, false, false); err != nil {
+	if _, err := s.Ack(ctx, "tx1", d.Tag, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Abort("tx1"); err != nil {
@@ -342,11 +347,11 @@ func TestTransactions(t *testing.T) {
 	if err := s.Send(ctx, "tx2", msg(orders, "committed", true)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(ctx, "tx2", d.Tag, false, false); err != nil {
+	if _, err := s.Ack(ctx, "tx2", d.Tag, false); err != nil {
 		t.Fatal(err)
 	}
 	c.none(t, 20*time.Millisecond)
-	if err := s.Commit(ctx, "tx2"); err != nil {
+	if err := durable(s.Commit(ctx, "tx2")); err != nil {
 		t.Fatal(err)
 	}
 	d = c.next(t)
@@ -354,7 +359,7 @@ func TestTransactions(t *testing.T) {
 		t.Fatalf("got %q", d.Msg.Body)
 	}
 	h.ack(s, d)
-	if err := s.Commit(ctx, "nope"); !errors.Is(err, ErrUnknownTransaction) {
+	if _, err := s.Commit(ctx, "nope"); !errors.Is(err, ErrUnknownTransaction) {
 		t.Errorf("commit of unknown tx: %v", err)
 	}
 	h.restart()
@@ -491,13 +496,13 @@ func TestClientAckIsCumulative(t *testing.T) {
 	c.next(t)
 	c.next(t)
 	last := c.next(t)
-	if err := s.Ack(context.Background(), "", last.Tag, true, true); err != nil {
+	if err := durable(s.Ack(context.Background(), "", last.Tag, true)); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := h.b.Stats(orders); st.Size != 0 || st.Dequeued != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	if err := s.Ack(context.Background(), "", last.Tag, false, false); !errors.Is(err, ErrUnknownDelivery) {
+	if _, err := s.Ack(context.Background(), "", last.Tag, false); !errors.Is(err, ErrUnknownDelivery) {
 		t.Fatalf("second ack: %v", err)
 	}
 }
@@ -653,4 +658,12 @@ func TestSpooledBacklog(t *testing.T) {
 	if st, _ := h.b.Stats(orders); st.MemoryBytes != 0 {
 		t.Errorf("the emptied queue still holds %d bytes", st.MemoryBytes)
 	}
+}
+
+// durable waits for what an Ack or a Commit gives back.
+func durable(c Confirmation, err error) error {
+	if err != nil {
+		return err
+	}
+	return c.Wait(context.Background())
 }

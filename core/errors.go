@@ -12,6 +12,7 @@ var (
 	ErrUnknownDelivery    = errors.New("no unacknowledged message with that id")
 	ErrUnknownTransaction = errors.New("no such transaction")
 	ErrTransactionExists  = errors.New("transaction already begun")
+	ErrTransactionTooBig  = errors.New("transaction too large to commit")
 	ErrClientIDInUse      = errors.New("client id already connected")
 	ErrDurableNeedsID     = errors.New("a durable subscription needs a client id")
 	ErrDurableInUse       = errors.New("durable subscription already has an active consumer")

@@ -21,6 +21,9 @@ type entry struct {
 	stored    bool      // a persistent message in a persistent queue: its key is in the store
 	spooled   bool      // stored, and its body is in the store only (msg is a copy without it)
 	notBefore time.Time // redelivery back-off: not dispatched before this
+	// wait is the commit that stores the send, while it is on the way:
+	// till then the entry is held in the queue's unconfirmed list.
+	wait *commitWait
 }
 
 // body is what e holds in memory of its message's body.
@@ -31,25 +34,40 @@ func (e *entry) body() int64 {
 	return int64(len(e.msg.Body))
 }
 
-// priorityList keeps entries of one priority in sequence order. Removal from
-// the middle (a selector skipping past messages) leaves a hole that a later
-// push or insert compacts away; remove never moves items, so a caller may
-// remove while iterating.
-type priorityList struct {
+// entryList keeps entries in sequence order: those of one priority, or those
+// waiting for their commits. Removal from the middle (a selector skipping
+// past messages) leaves a hole that a later push or insert compacts away;
+// remove never moves items, so a caller may remove while iterating.
+type entryList struct {
 	items []*entry
 	head  int
 	holes int
 }
 
-func (l *priorityList) push(e *entry) {
+func (l *entryList) push(e *entry) {
 	if l.head+l.holes > 64 && l.head+l.holes > len(l.items)/2 {
 		l.compact()
 	}
 	l.items = append(l.items, e)
 }
 
+// place adds an entry in sequence order: last, unless entries after it
+// went ahead (non-persistent ones sent while its commit was on the way).
+func (l *entryList) place(e *entry) {
+	for i := len(l.items) - 1; i >= l.head; i-- {
+		if x := l.items[i]; x != nil {
+			if x.seq > e.seq {
+				l.insert(e)
+				return
+			}
+			break
+		}
+	}
+	l.push(e)
+}
+
 // insert puts back an entry in sequence order (a redelivery).
-func (l *priorityList) insert(e *entry) {
+func (l *entryList) insert(e *entry) {
 	l.compact()
 	i, _ := slices.BinarySearchFunc(l.items, e.seq, func(x *entry, seq uint64) int {
 		switch {
@@ -63,7 +81,7 @@ func (l *priorityList) insert(e *entry) {
 	l.items = slices.Insert(l.items, i, e)
 }
 
-func (l *priorityList) remove(i int) {
+func (l *entryList) remove(i int) {
 	l.items[i] = nil
 	l.holes++
 	for l.head < len(l.items) && l.items[l.head] == nil {
@@ -75,7 +93,7 @@ func (l *priorityList) remove(i int) {
 	}
 }
 
-func (l *priorityList) compact() {
+func (l *entryList) compact() {
 	if l.head == 0 && l.holes == 0 {
 		return
 	}
@@ -89,7 +107,10 @@ func (l *priorityList) compact() {
 	l.items, l.head, l.holes = out, 0, 0
 }
 
-func (l *priorityList) len() int { return len(l.items) - l.head - l.holes }
+func (l *entryList) len() int { return len(l.items) - l.head - l.holes }
+
+// first is the earliest entry; the list is not empty.
+func (l *entryList) first() *entry { return l.items[l.head] }
 
 // msgQueue holds messages for competing consumers. It serves a queue, a
 // durable topic subscription, or a non-durable topic subscription (which
@@ -100,7 +121,7 @@ type msgQueue struct {
 	limit     int    // pending limit (non-durable topic subscriptions); 0 none
 
 	mu        sync.Mutex
-	pending   [10]priorityList
+	pending   [10]entryList
 	npending  int
 	inflight  int
 	consumers []*Subscription
@@ -109,6 +130,10 @@ type msgQueue struct {
 	timer     *time.Timer // wakes dispatch when a back-off ends
 	timerAt   time.Time
 	deleted   bool
+
+	// unconfirmed holds, in log order, the entries of sends whose commit
+	// is on the way; promote moves them to pending once it is done.
+	unconfirmed entryList
 
 	// st keeps the delivered mark of a stored queue: every message up to
 	// delivered may have been delivered, so after a crash or a failover
@@ -120,10 +145,10 @@ type msgQueue struct {
 	st        Store
 	delivered uint64
 
-	// bodies is the bytes of stored bodies held by pending entries; past
-	// spoolAfter, a new stored entry leaves its body in the store (the
-	// message may be shared with other queues, so the entry takes a copy
-	// without it) and dispatch reads it back.
+	// bodies is the bytes of stored bodies held by pending and unconfirmed
+	// entries; past spoolAfter, a new stored entry leaves its body in the
+	// store (the message may be shared with other queues, so the entry
+	// takes a copy without it) and dispatch reads it back.
 	bodies     int64
 	spoolAfter int64
 	log        *slog.Logger
@@ -139,16 +164,21 @@ func newMsgQueue(storeName string, limit int, st Store) *msgQueue {
 	return &msgQueue{id: queueIDs.Add(1), storeName: storeName, limit: limit, nextSeq: 1, st: st}
 }
 
-// add takes a message sent to d into the queue; q.mu is held. It returns the
-// store op when the message must be kept, else a zero Op.
-func (q *msgQueue) add(m *Message, d *destination) store.Op {
-	e := &entry{msg: m, dest: d, seq: q.nextSeq, size: m.size()}
+// keeps reports whether the queue stores m.
+func (q *msgQueue) keeps(m *Message) bool { return m.Persistent && q.storeName != "" }
+
+// add takes a message sent to d into the queue; q.mu is held. With w, the
+// message is not dispatched before w's commit is done. It returns the store
+// op when the message must be kept, else a zero Op.
+func (q *msgQueue) add(m *Message, d *destination, w *commitWait) store.Op {
+	e := &entry{msg: m, dest: d, seq: q.nextSeq, size: m.size(), stored: q.keeps(m), wait: w}
 	q.nextSeq++
-	e.stored = m.Persistent && q.storeName != ""
-	q.push(e)
 	d.hold(e.size)
-	if q.limit > 0 && q.npending > q.limit {
-		q.dropOldest()
+	if w != nil {
+		q.unconfirmed.push(e)
+		q.bodies += e.body()
+	} else {
+		q.push(e)
 	}
 	if !e.stored {
 		return store.Op{}
@@ -165,7 +195,13 @@ func (q *msgQueue) maybeSpool(e *entry) {
 	if q.spoolAfter <= 0 || q.bodies <= q.spoolAfter || e.spooled {
 		return
 	}
-	if l := &q.pending[min(int(e.msg.Priority), 9)]; l.len() < 2 {
+	ahead := q.pending[min(int(e.msg.Priority), 9)].len() - 1
+	if e.wait != nil {
+		// Not pending yet: those pending and those waiting before it
+		// come first.
+		ahead += q.unconfirmed.len()
+	}
+	if ahead < 1 {
 		return
 	}
 	n := int64(len(e.msg.Body))
@@ -197,10 +233,20 @@ func (q *msgQueue) unspool(e *entry) (found bool, err error) {
 	return true, nil
 }
 
+// push takes in an entry that may be dispatched at once.
 func (q *msgQueue) push(e *entry) {
-	q.pending[min(int(e.msg.Priority), 9)].push(e)
-	q.npending++
 	q.bodies += e.body()
+	q.pend(e)
+}
+
+// pend makes an entry whose body q.bodies counts already dispatchable; a
+// non-durable subscription's limit applies as it does.
+func (q *msgQueue) pend(e *entry) {
+	q.pending[min(int(e.msg.Priority), 9)].place(e)
+	q.npending++
+	if q.limit > 0 && q.npending > q.limit {
+		q.dropOldest()
+	}
 }
 
 // requeue puts back an entry that was delivered, keeping sequence order.
@@ -227,10 +273,17 @@ func (q *msgQueue) dropOldest() {
 }
 
 // dispatch hands pending messages to consumers with credit; q.mu is held.
-func (q *msgQueue) dispatch() {
+func (q *msgQueue) dispatch() { q.dispatchSome(true) }
+
+// dispatchSome is dispatch that, without useStore, stops before a message
+// that needs the store (a spooled body to read, the delivered mark to
+// move) and returns false. A commit's callback dispatches so, on the
+// store's goroutine, where a Submit could wait for that goroutine itself.
+func (q *msgQueue) dispatchSome(useStore bool) (complete bool) {
 	if len(q.consumers) == 0 || q.npending == 0 || q.deleted {
-		return
+		return true
 	}
+	complete = true
 	now := time.Now()
 	nowMillis := now.UnixMilli()
 	var wake time.Time
@@ -252,6 +305,11 @@ func (q *msgQueue) dispatch() {
 					wake = e.notBefore
 				}
 				continue
+			}
+			if !useStore && (e.spooled || q.movesMark(e)) {
+				complete = false
+				p = -1
+				break
 			}
 			sub, open := q.pickConsumer(e.msg)
 			if !open {
@@ -285,7 +343,7 @@ func (q *msgQueue) dispatch() {
 			q.inflight++
 			sub.credit--
 			sub.delivered++
-			if e.stored && e.seq > q.delivered && q.st != nil {
+			if q.movesMark(e) {
 				q.delivered = e.seq + deliveredAhead
 				q.st.Submit([]store.Op{{Key: deliveredKey(q.storeName), Value: binary.BigEndian.AppendUint64(nil, q.delivered)}})
 			}
@@ -295,6 +353,12 @@ func (q *msgQueue) dispatch() {
 	if !wake.IsZero() {
 		q.wakeAt(wake)
 	}
+	return complete
+}
+
+// movesMark reports whether delivering e moves the delivered mark.
+func (q *msgQueue) movesMark(e *entry) bool {
+	return e.stored && e.seq > q.delivered && q.st != nil
 }
 
 // pickConsumer finds the next consumer, round-robin, with credit that accepts
@@ -333,21 +397,21 @@ func (q *msgQueue) wakeAt(t time.Time) {
 func (q *msgQueue) size() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return int64(q.npending + q.inflight)
+	return int64(q.npending + q.inflight + q.unconfirmed.len())
 }
 
-// takeAll removes every pending message (purge, delete); q.mu is held.
+// takeAll removes every message not out with a consumer (purge, delete),
+// those waiting for their commit too; q.mu is held.
 func (q *msgQueue) takeAll() []*entry {
 	var out []*entry
-	for p := range q.pending {
-		l := &q.pending[p]
+	for _, l := range append(q.pending[:], q.unconfirmed) {
 		for _, e := range l.items[l.head:] {
 			if e != nil {
 				out = append(out, e)
 			}
 		}
-		q.pending[p] = priorityList{}
 	}
+	q.pending, q.unconfirmed = [10]entryList{}, entryList{}
 	q.npending, q.bodies = 0, 0
 	return out
 }

@@ -40,6 +40,7 @@ type transaction struct {
 	sends []routed
 	acks  []*inflight
 	nacks []*inflight
+	bytes int // about what its sends will store
 }
 
 // Subscription is a consumer attached to a queue or a topic subscription.
@@ -164,6 +165,17 @@ func (s *Session) Send(ctx context.Context, tx string, m *Message) error {
 		if t == nil {
 			return fmt.Errorf("%w: %q", ErrUnknownTransaction, tx)
 		}
+		// A transaction commits as one store record, and one too large to
+		// replicate is refused: better at the send that makes it so than
+		// after the client has sent and the broker held it all.
+		for _, q := range r.targets {
+			if q.keeps(m) {
+				t.bytes += int(m.size())
+			}
+		}
+		if t.bytes > store.MaxRecordBytes {
+			return fmt.Errorf("%w: %q holds %d MiB to store, at most %d MiB", ErrTransactionTooBig, tx, t.bytes>>20, store.MaxRecordBytes>>20)
+		}
 		t.sends = append(t.sends, r)
 		return nil
 	}
@@ -174,17 +186,32 @@ func (s *Session) Send(ctx context.Context, tx string, m *Message) error {
 	return c.Wait(ctx)
 }
 
-// Confirmation is a send on its way to durability.
+// Confirmation is a send, an acknowledgement or a transaction on its way
+// to durability.
 type Confirmation interface {
-	// Wait returns once the message is durable per the store's policy
-	// (at once for a non-persistent one), or with what stopped it.
+	// Wait returns once it is durable per the store's policy (at once
+	// when nothing needed storing), or with what stopped it.
 	Wait(ctx context.Context) error
 	// Done is closed once Wait returns at once: a front-end answering
 	// many sends together sends what is ready before it waits for more.
 	Done() <-chan struct{}
+	// ValidUntil is, once Wait has returned nil, when the confirmation
+	// goes stale; the zero time is never. A cluster's master confirms
+	// only under a lease (package ha), and a process paused between
+	// confirming and writing the client's answer must not answer after a
+	// newer master has taken over: a front-end checks Stale right before
+	// it writes the answer, and closes the connection instead, leaving
+	// the client to send again what it did not hear confirmed.
+	ValidUntil() time.Time
 }
 
-// Confirmed is the Confirmation of a send that needed nothing stored.
+// Stale reports whether c, confirmed, may no longer be passed on.
+func Stale(c Confirmation) bool {
+	until := c.ValidUntil()
+	return !until.IsZero() && time.Now().After(until)
+}
+
+// Confirmed is the Confirmation of what needed nothing stored.
 var Confirmed Confirmation = confirmed{}
 
 type confirmed struct{}
@@ -193,6 +220,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 func (confirmed) Wait(context.Context) error { return nil }
 func (confirmed) Done() <-chan struct{}      { return closedChan }
+func (confirmed) ValidUntil() time.Time      { return time.Time{} }
 
 // SendAsync routes m like Send outside a transaction but returns before the
 // message is durable: a front-end that confirms many sends of one client in
@@ -203,14 +231,7 @@ func (s *Session) SendAsync(ctx context.Context, m *Message) (Confirmation, erro
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.b.commit(ctx, []routed{r}, nil)
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		return Confirmed, nil
-	}
-	return c, nil
+	return confirmation(s.b.commit(ctx, []routed{r}, nil))
 }
 
 // prepare fills what the core sets on a message and routes it.
@@ -484,12 +505,13 @@ func (s *Session) take(tag uint64, cumulative bool) ([]*inflight, error) {
 }
 
 // Ack acknowledges a delivery (with cumulative, every earlier one of its
-// subscription too), within transaction tx when tx is not empty. With sync
-// it returns once the acknowledgement is durable.
-func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative, sync bool) error {
+// subscription too), within transaction tx when tx is not empty. The
+// Confirmation says when the acknowledgement is durable, for a client that
+// asked to be told.
+func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative bool) (Confirmation, error) {
 	acks, t, err := s.settle(tx, tag, cumulative, func(t *transaction, as []*inflight) { t.acks = append(t.acks, as...) })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t != nil {
 		// The consumer gets its credit back now, or it could never ack
@@ -501,13 +523,20 @@ func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative, sy
 			a.q.dispatch()
 			a.q.mu.Unlock()
 		}
-		return nil
+		return Confirmed, nil
 	}
-	c, err := s.b.commit(ctx, nil, acks)
-	if err != nil || c == nil || !sync {
-		return err
+	return confirmation(s.b.commit(ctx, nil, acks))
+}
+
+// confirmation is what a commit of the core gives a front-end to wait on.
+func confirmation(c *store.Commit, err error) (Confirmation, error) {
+	switch {
+	case err != nil:
+		return nil, err
+	case c == nil:
+		return Confirmed, nil
 	}
-	return c.Wait(ctx)
+	return c, nil
 }
 
 // Nack refuses a delivery (with cumulative, every earlier one of its
@@ -586,21 +615,17 @@ func (s *Session) endTx(tx string) (*transaction, error) {
 	return t, nil
 }
 
-// Commit applies the transaction's sends and acks atomically and returns
-// once they are durable.
-func (s *Session) Commit(ctx context.Context, tx string) error {
+// Commit applies the transaction's sends and acks atomically; the
+// Confirmation says when they are durable.
+func (s *Session) Commit(ctx context.Context, tx string) (Confirmation, error) {
 	t, err := s.endTx(tx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, a := range t.nacks {
 		s.b.redeliver(a, nacked)
 	}
-	c, err := s.b.commit(ctx, t.sends, t.acks)
-	if err != nil || c == nil {
-		return err
-	}
-	return c.Wait(ctx)
+	return confirmation(s.b.commit(ctx, t.sends, t.acks))
 }
 
 // Abort drops the transaction's sends and redelivers what it acknowledged.

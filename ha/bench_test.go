@@ -27,7 +27,7 @@ func BenchmarkReplicatedMessages(b *testing.B) {
 	}
 	defer master.Close()
 	rep := lead(b, master, 1, map[string]string{"a": aAddr, "b": bAddr})
-	defer rep.close()
+	defer rep.close("test")
 	defer master.SetConfirmer(nil)
 
 	const producers, window = 4, 100

@@ -1,7 +1,6 @@
 package ha
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,28 +13,24 @@ import (
 )
 
 // follower is the side of replication every node serves on its bind
-// address: a master (or a candidate) dials in, fences this node with its
-// epoch, and streams its log; a candidate may first fetch this node's log.
-// One master session at a time: a newer epoch's HELLO ends the older.
+// address: a master (or a candidate) dials in, proves the cluster secret,
+// fences this node with its epoch, and streams its log; a candidate may
+// first fetch this node's log. One master session at a time: a newer
+// epoch's HELLO ends the older.
 type follower struct {
 	n   *Node
 	log *slog.Logger
 
 	mu  sync.Mutex // serialises fencing: one HELLO decided at a time
 	cur *followSession
+
+	refusals refusalLog
 }
 
 type followSession struct {
 	conn net.Conn
 	done chan struct{}
 }
-
-// idleTimeout is how long a slave waits for a word from its master (which
-// sends one every heartbeat) before it drops the session.
-const (
-	heartbeat   = 500 * time.Millisecond
-	idleTimeout = 5 * time.Second
-)
 
 func (f *follower) serve(ln net.Listener) {
 	for {
@@ -94,51 +89,63 @@ func (f *follower) detach(s *followSession) {
 
 func (f *follower) handle(conn net.Conn) {
 	defer conn.Close()
-	br, bw := bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 64<<10)
-	conn.SetReadDeadline(time.Now().Add(idleTimeout))
-	typ, p, err := readMsg(br, nil)
-	if err != nil || typ != msgHello {
+	l := newLink(conn, 64<<10, 64<<10)
+	h, err := authNode(l, f.n.secret)
+	if err != nil {
+		f.refusals.warn(f.log, "refused a replication peer", "remote", conn.RemoteAddr().String(), "err", err)
 		return
 	}
-	d := decoder{b: p}
-	epoch, master := d.uint(), string(d.bytes())
-	if d.err != nil {
+	refuse := func(err error) {
+		reason := binary.AppendUvarint(nil, f.n.epoch())
+		l.write(msgRefuse, appendBytes(reason, []byte(err.Error())))
+		l.flush()
+	}
+	// The secret says the peer is a member; ZooKeeper says whether it is
+	// the master it claims to be, of the epoch it claims. A member that
+	// lags (a paused old master) or lies never fences this node.
+	if err := f.n.verify(h.epoch, h.id); err != nil {
+		f.refusals.warn(f.log, "refused a master ZooKeeper does not name", "master", h.id, "epoch", h.epoch, "remote", conn.RemoteAddr().String(), "err", err)
+		refuse(err)
 		return
 	}
 	s := &followSession{conn: conn, done: make(chan struct{})}
-	st, err := f.attach(epoch, s)
+	st, err := f.attach(h.epoch, s)
 	if err != nil {
-		f.log.Info("refused a master", "master", master, "epoch", epoch, "reason", err)
-		reason := binary.AppendUvarint(nil, f.n.epoch())
-		writeMsg(bw, msgRefuse, appendBytes(reason, []byte(err.Error())))
-		bw.Flush()
+		f.log.Info("refused a master", "master", h.id, "epoch", h.epoch, "reason", err)
+		refuse(err)
 		return
 	}
 	defer f.detach(s)
-	log := f.log.With("master", master, "epoch", epoch)
+	log := f.log.With("master", h.id, "epoch", h.epoch)
 	log.Info("fenced by a master")
-	if err := f.session(st, conn, br, bw, log); err != nil && !errors.Is(err, net.ErrClosed) {
+	err = f.session(st, l, log)
+	f.n.prog.done()
+	switch {
+	case err == nil || errors.Is(err, net.ErrClosed):
+	case st.Err() != nil:
+		// The node's watchStore reopens it.
+		log.Error("replication session ended: the store failed", "err", err)
+	default:
 		log.Warn("replication session ended", "err", err)
 	}
 }
 
 // session answers the master until the connection ends.
-func (f *follower) session(st *store.Store, conn net.Conn, br *bufio.Reader, bw *bufio.Writer, log *slog.Logger) error {
+func (f *follower) session(st *store.Store, l *link, log *slog.Logger) error {
 	state, err := stateOf(st)
 	if err != nil {
 		return err
 	}
-	if err := writeMsg(bw, msgState, state.encode()); err != nil {
+	if err := l.write(msgState, state.encode()); err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := l.flush(); err != nil {
 		return err
 	}
-	rc := &receiver{r: br, st: st, sync: f.n.cfg.Sync == SyncQuorumDisk, log: log}
-	caughtUp := false
+	rc := &receiver{l: l, st: st, sync: f.n.cfg.Sync == SyncQuorumDisk, log: log, prog: &f.n.prog}
+	caughtUp, target := false, uint64(0)
 	for {
-		conn.SetReadDeadline(time.Now().Add(idleTimeout))
-		typ, p, err := rc.read()
+		typ, p, err := l.read()
 		if err != nil {
 			return err
 		}
@@ -150,23 +157,24 @@ func (f *follower) session(st *store.Store, conn net.Conn, br *bufio.Reader, bw 
 			switch typ {
 			case msgSynced:
 				d := decoder{b: p}
-				target := d.uint()
+				to := d.uint()
 				if d.err != nil {
 					return d.err
 				}
-				if !caughtUp && st.End().Index >= target {
+				if !caughtUp && st.End().Index >= to {
 					caughtUp = true
-					rc.target = 0 // from here on records are the live stream, not a catch-up to report
-					log.Info("attached: caught up with the master", "index", target)
-				} else if !caughtUp && rc.target != target {
-					rc.expect(target)
+					f.n.prog.done()
+					log.Info("attached: caught up with the master", "index", to)
+				} else if !caughtUp && to != target {
+					target = to
+					f.n.prog.start("records", 0, st.End().Index, to)
 				}
 			case msgFetch:
 				peer, err := decodeState(p)
 				if err != nil {
 					return err
 				}
-				if err := serveFetch(bw, st, peer); err != nil {
+				if err := serveFetch(l, st, peer); err != nil {
 					return fmt.Errorf("serve a fetch: %w", err)
 				}
 				continue
@@ -174,11 +182,11 @@ func (f *follower) session(st *store.Store, conn net.Conn, br *bufio.Reader, bw 
 				return fmt.Errorf("%w: unexpected message %d", errProtocol, typ)
 			}
 		}
-		if br.Buffered() == 0 {
-			if err := writeMsg(bw, msgAck, binary.AppendUvarint(nil, st.End().Index)); err != nil {
+		if l.br.Buffered() == 0 {
+			if err := l.write(msgAck, binary.AppendUvarint(nil, st.End().Index)); err != nil {
 				return err
 			}
-			if err := bw.Flush(); err != nil {
+			if err := l.flush(); err != nil {
 				return err
 			}
 		}
@@ -187,17 +195,42 @@ func (f *follower) session(st *store.Store, conn net.Conn, br *bufio.Reader, bw 
 
 // serveFetch sends a candidate this node's log from where theirs parts,
 // ending with msgSynced at the last record sent.
-func serveFetch(bw *bufio.Writer, st *store.Store, peer logState) error {
-	from, err := sendStart(bw, st, peer)
+func serveFetch(l *link, st *store.Store, peer logState) error {
+	from, err := sendStart(l, st, peer)
 	if err != nil {
 		return err
 	}
-	last, err := sendRecords(bw, st, from)
+	last, err := sendRecords(l, st, from)
 	if err != nil {
 		return err
 	}
-	if err := writeMsg(bw, msgSynced, binary.AppendUvarint(nil, last)); err != nil {
+	if err := l.write(msgSynced, binary.AppendUvarint(nil, last)); err != nil {
 		return err
 	}
-	return bw.Flush()
+	return l.flush()
+}
+
+// refusalLog writes refusals at WARN, at most one a second with a count
+// of those left out: a peer knocking in a loop must not flood the log.
+type refusalLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (r *refusalLog) warn(log *slog.Logger, msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < time.Second {
+		r.skipped++
+		r.mu.Unlock()
+		return
+	}
+	skipped := r.skipped
+	r.last, r.skipped = now, 0
+	r.mu.Unlock()
+	if skipped > 0 {
+		args = append(args, "more_refused_since_last", skipped)
+	}
+	log.Warn(msg, args...)
 }

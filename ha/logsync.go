@@ -1,11 +1,11 @@
 package ha
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hamq/hamq/core/store"
@@ -53,14 +53,14 @@ const snapChunk = 1 << 20
 // store's records follow: a truncation of what the receiver holds and we
 // do not, or a whole snapshot when our logs share nothing we still keep.
 // It returns the index after which records are to be sent.
-func sendStart(w *bufio.Writer, st *store.Store, peer logState) (uint64, error) {
+func sendStart(w *link, st *store.Store, peer logState) (uint64, error) {
 	mine, err := stateOf(st)
 	if err != nil {
 		return 0, err
 	}
-	if at, ok := diverge(mine, peer); ok {
+	if at, ok := diverge(mine, peer); ok && !peer.Restoring {
 		if peer.End.Index > at {
-			if err := writeMsg(w, msgTruncate, binary.AppendUvarint(nil, at)); err != nil {
+			if err := w.write(msgTruncate, binary.AppendUvarint(nil, at)); err != nil {
 				return 0, err
 			}
 		}
@@ -69,7 +69,7 @@ func sendStart(w *bufio.Writer, st *store.Store, peer logState) (uint64, error) 
 	return sendSnapshot(w, st)
 }
 
-func sendSnapshot(w *bufio.Writer, st *store.Store) (uint64, error) {
+func sendSnapshot(w *link, st *store.Store) (uint64, error) {
 	sn, err := st.Snapshot()
 	if err != nil {
 		return 0, err
@@ -79,7 +79,7 @@ func sendSnapshot(w *bufio.Writer, st *store.Store) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := writeMsg(w, msgSnapshot, binary.AppendUvarint(appendPos(nil, sn.Position), size)); err != nil {
+	if err := w.write(msgSnapshot, binary.AppendUvarint(appendPos(nil, sn.Position), size)); err != nil {
 		return 0, err
 	}
 	var chunk []byte
@@ -88,7 +88,7 @@ func sendSnapshot(w *bufio.Writer, st *store.Store) (uint64, error) {
 		if len(chunk) < snapChunk {
 			return nil
 		}
-		err := writeMsg(w, msgSnapData, chunk)
+		err := w.write(msgSnapData, chunk)
 		chunk = chunk[:0]
 		return err
 	})
@@ -96,19 +96,19 @@ func sendSnapshot(w *bufio.Writer, st *store.Store) (uint64, error) {
 		return 0, err
 	}
 	if len(chunk) > 0 {
-		if err := writeMsg(w, msgSnapData, chunk); err != nil {
+		if err := w.write(msgSnapData, chunk); err != nil {
 			return 0, err
 		}
 	}
-	return sn.Position.Index, writeMsg(w, msgSnapEnd, nil)
+	return sn.Position.Index, w.write(msgSnapEnd, nil)
 }
 
 // sendRecords writes the records after index after, up to the end at the
 // time of the call, and returns the last index written.
-func sendRecords(w *bufio.Writer, st *store.Store, after uint64) (uint64, error) {
+func sendRecords(w *link, st *store.Store, after uint64) (uint64, error) {
 	err := st.ReadFrom(after, func(index uint64, enc []byte) error {
 		after = index
-		return writeMsg(w, msgRecord, enc)
+		return w.write(msgRecord, enc)
 	})
 	return after, err
 }
@@ -117,27 +117,11 @@ func sendRecords(w *bufio.Writer, st *store.Store, after uint64) (uint64, error)
 // snapshots, records. One receiver serves a slave's whole session with its
 // master, or a candidate fetching a longer log from a fenced member.
 type receiver struct {
-	r    *bufio.Reader
-	buf  []byte // the last payload read, whose array the next read reuses
+	l    *link
 	st   *store.Store
 	sync bool // fsync each record (quorum_disk)
 	log  *slog.Logger
-
-	// progress of a catch-up, logged once a second
-	from, target uint64
-	bytes        int64
-	lastLog      time.Time
-}
-
-// read reads the next message; its payload is valid until the next read.
-// A slave gets every record through it, and a fresh buffer for each was
-// most of what a slave allocated.
-func (rc *receiver) read() (byte, []byte, error) {
-	typ, p, err := readMsg(rc.r, rc.buf)
-	if err == nil {
-		rc.buf = p
-	}
-	return typ, p, err
+	prog *progress
 }
 
 // handle applies one message of the types a sender sends; handled is
@@ -163,8 +147,7 @@ func (rc *receiver) handle(typ byte, p []byte) (handled bool, err error) {
 		if err := rc.st.Apply(p, rc.sync); err != nil {
 			return true, err
 		}
-		rc.bytes += int64(len(p))
-		rc.progress(rc.st.End().Index)
+		rc.prog.record(rc.st.End().Index, len(p), rc.log)
 		return true, nil
 	}
 	return false, nil
@@ -172,12 +155,11 @@ func (rc *receiver) handle(typ byte, p []byte) (handled bool, err error) {
 
 func (rc *receiver) restore(pos store.Position, size uint64) error {
 	rc.log.Info("attaching: receiving a snapshot", "epoch", pos.Epoch, "index", pos.Index, "MiB", mib(int64(size)))
-	var got int64
+	rc.prog.start("snapshot", int64(size), 0, 0)
 	var pending []byte
-	last := time.Now()
 	next := func() (k, v []byte, ok bool, err error) {
 		for len(pending) == 0 {
-			typ, p, err := rc.read()
+			typ, p, err := rc.l.read()
 			if err != nil {
 				return nil, nil, false, err
 			}
@@ -186,11 +168,7 @@ func (rc *receiver) restore(pos store.Position, size uint64) error {
 				return nil, nil, false, nil
 			case msgSnapData:
 				pending = p
-				got += int64(len(p))
-				if time.Since(last) >= time.Second {
-					last = time.Now()
-					rc.log.Info(fmt.Sprintf("attaching: downloaded %s MiB of the snapshot (%s MiB compressed on the master's disk)", mib(got), mib(int64(size))))
-				}
+				rc.prog.snapshot(len(p), rc.log)
 			default:
 				return nil, nil, false, fmt.Errorf("%w: message %d inside a snapshot", errProtocol, typ)
 			}
@@ -206,24 +184,103 @@ func (rc *receiver) restore(pos store.Position, size uint64) error {
 	if err := rc.st.Restore(pos, next); err != nil {
 		return err
 	}
+	var got int64
+	if c := rc.prog.current(); c != nil {
+		got = c.DoneBytes
+	}
+	rc.prog.done()
 	rc.log.Info(fmt.Sprintf("attaching: snapshot of %s MiB restored", mib(got)), "epoch", pos.Epoch, "index", pos.Index)
 	return nil
 }
 
-// expect sets what a catch-up is heading for, for the progress log.
-func (rc *receiver) expect(target uint64) {
-	rc.from, rc.target, rc.bytes, rc.lastLog = rc.st.End().Index, target, 0, time.Now()
+func mib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
+
+// CatchUp is a node's progress towards a log it is receiving: a
+// snapshot, or the records from where its log parts from the sender's.
+type CatchUp struct {
+	Phase string `json:"phase"` // snapshot, records or fetch
+	// DoneBytes of TotalBytes: a snapshot's total is the size of its
+	// state on the sender's disk, compressed, so done may pass it.
+	DoneBytes  int64 `json:"doneBytes"`
+	TotalBytes int64 `json:"totalBytes,omitempty"`
+	// Records received of RecordsTotal, while receiving records.
+	Records        uint64    `json:"records,omitempty"`
+	RecordsTotal   uint64    `json:"recordsTotal,omitempty"`
+	BytesPerSecond float64   `json:"bytesPerSecond"`
+	Since          time.Time `json:"since"`
 }
 
-func (rc *receiver) progress(at uint64) {
-	if rc.target <= rc.from || time.Since(rc.lastLog) < time.Second {
+// progress is a node's CatchUp, shared with its status, logged once a
+// second while it lasts.
+type progress struct {
+	mu       sync.Mutex
+	cur      *CatchUp
+	from     uint64 // records: the index the catch-up started after
+	lastLog  time.Time
+	lastByte int64
+}
+
+func (p *progress) start(phase string, totalBytes int64, from, target uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	p.cur = &CatchUp{Phase: phase, TotalBytes: totalBytes, RecordsTotal: target - min(from, target), Since: now}
+	p.from, p.lastLog, p.lastByte = from, now, 0
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	p.cur = nil
+	p.mu.Unlock()
+}
+
+func (p *progress) snapshot(n int, log *slog.Logger) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
 		return
 	}
-	rc.lastLog = time.Now()
-	done := min(at, rc.target) - rc.from
-	rc.log.Info(fmt.Sprintf("attaching: received %d/%d records, %s MiB", done, rc.target-rc.from, mib(rc.bytes)))
+	p.cur.DoneBytes += int64(n)
+	p.report(log)
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
+func (p *progress) record(at uint64, n int, log *slog.Logger) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil || p.cur.Phase == "snapshot" {
+		return
+	}
+	p.cur.DoneBytes += int64(n)
+	p.cur.Records = min(at-min(p.from, at), p.cur.RecordsTotal)
+	p.report(log)
+}
+
+// report logs and updates the rate once a second; p.mu is held.
+func (p *progress) report(log *slog.Logger) {
+	now := time.Now()
+	if now.Sub(p.lastLog) < time.Second {
+		return
+	}
+	c := p.cur
+	c.BytesPerSecond = float64(c.DoneBytes-p.lastByte) / now.Sub(p.lastLog).Seconds()
+	p.lastLog, p.lastByte = now, c.DoneBytes
+	if c.Phase == "snapshot" {
+		log.Info(fmt.Sprintf("attaching: downloaded %s of the snapshot's %s MiB (compressed on the master's disk), %s MiB/s",
+			mib(c.DoneBytes), mib(c.TotalBytes), mib(int64(c.BytesPerSecond))))
+		return
+	}
+	log.Info(fmt.Sprintf("attaching: received %d/%d records, %s MiB, %s MiB/s", c.Records, c.RecordsTotal, mib(c.DoneBytes), mib(int64(c.BytesPerSecond))))
+}
+
+// current is a copy of the catch-up under way, or nil.
+func (p *progress) current() *CatchUp {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return nil
+	}
+	c := *p.cur
+	return &c
+}
 
 var errRefused = errors.New("ha: refused")

@@ -2,15 +2,10 @@ package ha
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,8 +34,11 @@ type Config struct {
 	Sync             string
 	// Admin is this node's admin API URL, published for `hamq cluster status`.
 	Admin string
-	// ConfirmTimeout bounds a commit's wait for a quorum.
+	// ConfirmTimeout bounds a commit's wait for a quorum, from its submission.
 	ConfirmTimeout time.Duration
+	// Secret is what members prove to each other before replicating (see
+	// auth.go); empty lets anyone who reaches Bind in.
+	Secret string
 }
 
 // Services is what a node runs while it is the master: cmd builds the core
@@ -69,6 +67,16 @@ type Status struct {
 	Peers  map[string]PeerStatus `json:"slaves,omitempty"`
 	// Members are the registered nodes, as ZooKeeper lists them.
 	Members []Member `json:"members,omitempty"`
+	// Health is "ok", or what keeps the node from serving or following:
+	// a store that failed and cannot be reopened yet.
+	Health string `json:"health"`
+	// ZooKeeper is the node's session: connected, disconnected or expired.
+	ZooKeeper string `json:"zookeeper"`
+	// CatchUp is a transfer under way into this node's store.
+	CatchUp *CatchUp `json:"catchUp,omitempty"`
+	// Aside: the node lost its quorum or failed to lead, and lets the
+	// others elect a master among themselves for a while.
+	Aside bool `json:"standingAside,omitempty"`
 }
 
 // PeerStatus is a master's view of one slave.
@@ -77,14 +85,19 @@ type PeerStatus struct {
 	Attached bool   `json:"attached"`
 	Acked    uint64 `json:"acked"`
 	Lag      uint64 `json:"lag"`
+	// Error is why the master cannot replicate to it, while it cannot.
+	Error string `json:"error,omitempty"`
 }
 
-// Member is a node's registration in ZooKeeper.
+// Member is a node's registration in ZooKeeper; the master znode holds
+// the master's, with its epoch.
 type Member struct {
 	ID    string         `json:"id"`
 	Repl  string         `json:"replication"`
 	Admin string         `json:"admin,omitempty"`
 	End   store.Position `json:"end"`
+	Aside bool           `json:"standingAside,omitempty"`
+	Epoch uint64         `json:"epoch,omitempty"`
 	seq   int
 }
 
@@ -98,17 +111,25 @@ type Node struct {
 	svc      Services
 	log      *slog.Logger
 	follower follower
+	secret   []byte
+	prog     progress
+	// verify checks a HELLO's epoch and master id against ZooKeeper's
+	// master znode; Run sets it before it serves replication.
+	verify func(epoch uint64, id string) error
+	zs     zkSession
 
-	mu       sync.Mutex
-	st       *store.Store
-	role     Role
-	epochNow uint64 // the epoch this node leads, while candidate or master
-	master   string
-	members  []Member
-	rep      *replicator
-	demote   chan struct{} // closed to ask the leader loop to step down
-	demoted  chan struct{} // closed once it has
-	failed   error         // the store could not be reopened
+	mu         sync.Mutex
+	st         *store.Store // nil while the store cannot be opened
+	storeErr   error        // why not
+	role       Role
+	epochNow   uint64 // the epoch this node leads, while candidate or master
+	master     string
+	members    []Member
+	rep        *replicator
+	demote     chan struct{} // closed to ask the leader loop to step down
+	demoted    chan struct{} // closed once it has
+	asideUntil time.Time
+	retrying   bool // a goroutine is reopening the store
 }
 
 // NewNode opens the store in dir. Run then joins the cluster.
@@ -128,8 +149,13 @@ func NewNode(cfg Config, dir string, opts store.Options, svc Services, log *slog
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: net.JoinHostPort(host, port), dir: dir, storeOpt: opts, svc: svc, log: log.With("component", "ha"), st: st, role: RoleSlave}
+	n := &Node{cfg: cfg, id: net.JoinHostPort(host, port), dir: dir, storeOpt: opts, svc: svc, log: log.With("component", "ha"),
+		st: st, role: RoleSlave, secret: []byte(cfg.Secret)}
 	n.follower = follower{n: n, log: n.log}
+	if cfg.Replicas%2 == 0 {
+		n.log.Warn(fmt.Sprintf("replicas %d is even: a quorum is %d, so %d nodes tolerate no more failures than %d do; use an odd number",
+			cfg.Replicas, n.quorum(), cfg.Replicas, cfg.Replicas-1))
+	}
 	return n, nil
 }
 
@@ -137,9 +163,18 @@ func (n *Node) quorum() int { return n.cfg.Replicas/2 + 1 }
 
 // Status reports the node's role, epoch, log end and, on a master, its slaves.
 func (n *Node) Status() Status {
+	// Read apart from n.mu, which the session's callback takes.
+	zk, catchUp := n.zs.describe(), n.prog.current()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := Status{ID: n.id, Role: n.role, Master: n.master, Epoch: n.st.Epoch(), End: n.st.End(), Members: n.members}
+	s := Status{ID: n.id, Role: n.role, Master: n.master, Members: n.members, Health: "ok",
+		ZooKeeper: zk, CatchUp: catchUp, Aside: time.Now().Before(n.asideUntil)}
+	if n.st != nil {
+		s.Epoch, s.End = n.st.Epoch(), n.st.End()
+	}
+	if n.storeErr != nil {
+		s.Health = "store unavailable: " + n.storeErr.Error()
+	}
 	if n.rep != nil {
 		s.Peers = n.rep.lag()
 	}
@@ -149,6 +184,9 @@ func (n *Node) Status() Status {
 func (n *Node) epoch() uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.st == nil {
+		return 0
+	}
 	return n.st.Epoch()
 }
 
@@ -157,6 +195,10 @@ func (n *Node) epoch() uint64 {
 // steps down first, so that its store never takes two masters' records.
 func (n *Node) fence(epoch uint64) (*store.Store, error) {
 	n.mu.Lock()
+	if n.st == nil {
+		defer n.mu.Unlock()
+		return nil, fmt.Errorf("the store is unavailable: %w", n.storeErr)
+	}
 	if epoch < n.st.Epoch() {
 		defer n.mu.Unlock()
 		return nil, fmt.Errorf("epoch %d is older than the fenced epoch %d", epoch, n.st.Epoch())
@@ -172,6 +214,9 @@ func (n *Node) fence(epoch uint64) (*store.Store, error) {
 		n.mu.Lock()
 	}
 	defer n.mu.Unlock()
+	if n.st == nil {
+		return nil, fmt.Errorf("the store is unavailable: %w", n.storeErr)
+	}
 	return n.st, nil
 }
 
@@ -191,35 +236,42 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ha: replication listener: %w", err)
 	}
+	if len(n.secret) == 0 {
+		n.log.Warn("no cluster secret (cluster.secret, --cluster-secret or HAMQ_CLUSTER_SECRET): any process that reaches the replication address can take this cluster over", "bind", n.cfg.Bind)
+	}
+	n.log.Info("replication listening", "address", ln.Addr().String(), "id", n.id, "zk", n.cfg.ZKAddress, "replicas", n.cfg.Replicas)
+
+	zl := &zkLogger{log: n.log}
+	conn, _, err := zk.Connect(splitHosts(n.cfg.ZKAddress), n.cfg.ZKSessionTimeout,
+		zk.WithLogger(zl), zk.WithEventCallback(n.zs.event))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("ha: zookeeper: %w", err)
+	}
+	n.zs.init(conn, n.onZKState, zl)
+	_, _, masterPath, _ := n.paths()
+	n.verify = func(epoch uint64, id string) error { return verifyMaster(conn, masterPath, epoch, id) }
 	go n.follower.serve(ln)
+	n.mu.Lock()
+	if n.st != nil {
+		go n.watchStore(n.st)
+	}
+	n.mu.Unlock()
 	defer func() {
 		ln.Close()
 		n.follower.drop()
+		conn.Close()
 		n.mu.Lock()
-		if n.failed == nil {
+		if n.st != nil {
 			n.st.Close()
+			n.st = nil
 		}
+		n.storeErr = errStopped
 		n.mu.Unlock()
 	}()
-	n.log.Info("replication listening", "address", ln.Addr().String(), "id", n.id, "zk", n.cfg.ZKAddress, "replicas", n.cfg.Replicas)
-
-	var zs zkSession
-	conn, _, err := zk.Connect(strings.Split(n.cfg.ZKAddress, ","), n.cfg.ZKSessionTimeout,
-		zk.WithLogger(zkLogger{n.log}), zk.WithEventCallback(zs.event))
-	if err != nil {
-		return fmt.Errorf("ha: zookeeper: %w", err)
-	}
-	defer conn.Close()
-	zs.init(conn, n.onZKState)
+	go n.zs.reportUnreachable(ctx, n.cfg.ZKSessionTimeout, n.cfg.ZKAddress, n.log)
 	for ctx.Err() == nil {
-		err := n.member(ctx, conn, &zs)
-		n.mu.Lock()
-		failed := n.failed
-		n.mu.Unlock()
-		if failed != nil {
-			return failed
-		}
-		if err != nil && ctx.Err() == nil {
+		if err := n.member(ctx, conn); err != nil && ctx.Err() == nil {
 			n.log.Warn("cluster membership interrupted; joining again", "err", err)
 			select {
 			case <-ctx.Done():
@@ -243,323 +295,118 @@ func (n *Node) onZKState(connected bool) {
 	}
 }
 
-func (n *Node) paths() (root, members, master, epoch string) {
-	root = path.Join(n.cfg.ZKPath, n.cfg.BrokerName)
-	return root, root + "/members", root + "/master", root + "/epoch"
+// sessionTimeout is the ZooKeeper session timeout the leadership checks
+// run on: the one asked for, or the one the ensemble granted if shorter
+// (a server clamps it to its maxSessionTimeout).
+func (n *Node) sessionTimeout() time.Duration {
+	if got := n.zs.negotiated(); got > 0 && got < n.cfg.ZKSessionTimeout {
+		return got
+	}
+	return n.cfg.ZKSessionTimeout
 }
 
-// member is one life in the cluster on one ZooKeeper session: register,
-// follow a master, or lead when this node is the best candidate.
-func (n *Node) member(ctx context.Context, conn *zk.Conn, zs *zkSession) error {
-	sid, lost, err := zs.wait(ctx)
-	if err != nil {
-		return err
-	}
-	root, membersPath, masterPath, epochPath := n.paths()
-	var paths []string
-	for p := root; p != "/" && p != "."; p = path.Dir(p) {
-		paths = append([]string{p}, paths...)
-	}
-	for _, p := range append(paths, membersPath, epochPath) {
-		if _, err := conn.Create(p, []byte("0"), 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			return fmt.Errorf("create %s: %w", p, err)
-		}
-	}
-	me, err := conn.CreateProtectedEphemeralSequential(membersPath+"/n-", n.registration(), zk.WorldACL(zk.PermAll))
-	if err != nil {
-		return fmt.Errorf("register: %w", err)
-	}
-	defer func() {
-		if conn.SessionID() == sid {
-			conn.Delete(me, -1)
-		}
-	}()
-	n.log.Info("registered", "znode", me)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		if conn.SessionID() != sid {
-			return errors.New("the ZooKeeper session changed")
-		}
-		data, _, masterCh, err := conn.GetW(masterPath)
-		switch {
-		case err == nil:
-			var m Member
-			json.Unmarshal(data, &m)
-			if _, err := conn.Set(me, n.registration(), -1); err != nil {
-				return err
-			}
-			// The master and the members change together, and a failed
-			// read keeps the last list: a restarted slave's status never
-			// names a master with nobody in the cluster.
-			members, _, err := n.readMembers(conn, membersPath, false)
-			n.mu.Lock()
-			n.master = m.ID
-			if err == nil {
-				n.members = members
-			}
-			n.mu.Unlock()
-		case errors.Is(err, zk.ErrNoNode):
-			n.setMaster("")
-			if _, err := conn.Set(me, n.registration(), -1); err != nil {
-				return err
-			}
-			members, ch, err := n.readMembers(conn, membersPath, true)
-			if err != nil {
-				return err
-			}
-			n.setMembers(members)
-			if len(members) >= n.quorum() && members[0].ID == n.id {
-				if err := n.lead(ctx, conn, zs, sid, masterPath, epochPath, membersPath); err != nil {
-					// Stand aside for a while, so that the next candidate
-					// leads rather than this node failing again at once (a
-					// port taken, a disk gone): it was electing itself
-					// hundreds of times a second.
-					n.log.Warn("leading failed; standing aside", "err", err, "for", n.cfg.ZKSessionTimeout)
-					conn.Delete(me, -1)
-					select {
-					case <-ctx.Done():
-						return nil
-					case <-time.After(n.cfg.ZKSessionTimeout):
-					}
-					return fmt.Errorf("leading failed: %w", err)
-				}
-				continue
-			}
-			masterCh = mergeEvents(ch, masterCh)
-		default:
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-lost:
-			return errors.New("the ZooKeeper session was lost")
-		case <-masterCh:
-		case <-tick.C:
-		}
-	}
-}
-
-func mergeEvents(a, b <-chan zk.Event) <-chan zk.Event {
-	out := make(chan zk.Event, 2)
-	go func() {
-		select {
-		case e := <-a:
-			out <- e
-		case e := <-b:
-			out <- e
-		}
-	}()
-	return out
-}
-
-func (n *Node) registration() []byte {
-	n.mu.Lock()
-	end := n.st.End()
-	n.mu.Unlock()
-	b, _ := json.Marshal(Member{ID: n.id, Repl: n.id, Admin: n.cfg.Admin, End: end})
-	return b
-}
-
-// readMembers lists the registered nodes, best candidate first: the
-// greatest log end, compared epoch first, then the earliest registration.
-func (n *Node) readMembers(conn *zk.Conn, dir string, watch bool) ([]Member, <-chan zk.Event, error) {
-	var names []string
-	var ch <-chan zk.Event
-	var err error
-	if watch {
-		names, _, ch, err = conn.ChildrenW(dir)
-	} else {
-		names, _, err = conn.Children(dir)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	var out []Member
-	for _, name := range names {
-		data, _, err := conn.Get(dir + "/" + name)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		var m Member
-		if json.Unmarshal(data, &m) != nil {
-			continue
-		}
-		// Protected names carry a GUID prefix: order by the sequence suffix.
-		m.seq, _ = strconv.Atoi(name[max(0, len(name)-10):])
-		out = append(out, m)
-	}
-	slices.SortFunc(out, func(a, b Member) int {
-		if a.End != b.End {
-			if b.End.Less(a.End) {
-				return -1
-			}
-			return 1
-		}
-		return a.seq - b.seq
-	})
-	return out, ch, nil
-}
-
-func (n *Node) setMaster(id string) {
-	n.mu.Lock()
-	n.master = id
-	n.mu.Unlock()
-}
-
-func (n *Node) setMembers(m []Member) {
-	n.mu.Lock()
-	n.members = m
-	n.mu.Unlock()
-}
-
-// lead takes the master znode with a new epoch, fences a quorum, syncs
-// from the longest log among it, starts the services, and holds on until
-// it must step down.
-func (n *Node) lead(ctx context.Context, conn *zk.Conn, zs *zkSession, sid int64, masterPath, epochPath, membersPath string) error {
-	data, stat, err := conn.Get(epochPath)
-	if err != nil {
-		return err
-	}
-	last, _ := strconv.ParseUint(string(data), 10, 64)
-	epoch := max(last, n.epoch()) + 1
-	info, _ := json.Marshal(Member{ID: n.id, Repl: n.id, Admin: n.cfg.Admin})
-	// One transaction: the epoch is unique and increasing because the
-	// counter only moves with the versioned write that creates the master.
-	if _, err := conn.Multi(
-		&zk.CreateRequest{Path: masterPath, Data: info, Acl: zk.WorldACL(zk.PermAll), Flags: zk.FlagEphemeral},
-		&zk.SetDataRequest{Path: epochPath, Data: []byte(strconv.FormatUint(epoch, 10)), Version: stat.Version},
-	); err != nil {
-		return nil // another node was quicker
-	}
-	// Stepping down gives the master znode up, but only while no newer
-	// master exists: a request queued here can reach ZooKeeper after this
-	// session expired, in the next one, when the znode is another node's.
-	// Each election moves the epoch counter with its create, so its
-	// version says whether ours is still the last.
-	defer func() {
-		if conn.SessionID() == sid {
-			conn.Multi(
-				&zk.CheckVersionRequest{Path: epochPath, Version: stat.Version + 1},
-				&zk.DeleteRequest{Path: masterPath, Version: -1},
-			)
-		}
-	}()
-	log := n.log.With("epoch", epoch)
-	log.Info("elected: fencing a quorum", "quorum", n.quorum())
-
-	n.follower.drop()
-	n.mu.Lock()
-	st := n.st
-	if err := st.SetEpoch(epoch); err != nil {
-		n.mu.Unlock()
-		return err
-	}
-	n.role, n.epochNow, n.master = RoleCandidate, epoch, n.id
-	n.demote, n.demoted = make(chan struct{}), make(chan struct{})
-	rep := newReplicator(st, n.id, epoch, n.quorum(), n.cfg.ConfirmTimeout, log, func(uint64) {
-		n.mu.Lock()
-		n.askDemoteLocked()
-		n.mu.Unlock()
-	})
-	n.rep = rep
-	demote, demoted := n.demote, n.demoted
-	n.mu.Unlock()
-	var stop func()
-	defer func() { n.stepDown(rep, stop, demoted) }()
-
-	watchCtx, cancelWatch := context.WithCancel(ctx)
-	defer cancelWatch()
-	go n.watchMembers(watchCtx, conn, membersPath, rep)
-
-	fctx, cancel := context.WithTimeout(ctx, n.cfg.ZKSessionTimeout+10*time.Second)
-	err = rep.fence(mergeDone(fctx, demote))
-	cancel()
-	if err != nil {
-		return err
-	}
-	st.SetConfirmer(rep)
-	if stop, err = n.svc.Start(st); err != nil {
-		return fmt.Errorf("start the services: %w", err)
-	}
-	n.mu.Lock()
-	n.role = RoleMaster
-	n.mu.Unlock()
-	log.Info("promoted: master", "end", st.End())
-	_, lost, _ := zs.current()
-	for {
-		exists, _, ch, err := conn.ExistsW(masterPath)
-		if err != nil || !exists {
-			log.Warn("the master znode is gone: stepping down", "err", err)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-demote:
-			return nil
-		case <-lost:
-			log.Warn("the ZooKeeper session expired: stepping down")
-			return nil
-		case <-ch:
-		}
-	}
-}
-
-func mergeDone(ctx context.Context, stop <-chan struct{}) context.Context {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx
-}
-
-// watchMembers keeps the replicator's peers in step with the registered
-// nodes, so a restarted slave is fenced and fed as soon as it registers.
-func (n *Node) watchMembers(ctx context.Context, conn *zk.Conn, dir string, rep *replicator) {
-	for ctx.Err() == nil {
-		members, ch, err := n.readMembers(conn, dir, true)
-		if err == nil {
-			for _, m := range members {
-				rep.setPeer(m.ID, m.Repl)
-			}
-			n.setMembers(members)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch:
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// stepDown closes the services, fails what waits for confirmation, and
-// reopens the store: Close drains the committer, so nothing written under
-// the old epoch can land after a newer master fences this node.
-func (n *Node) stepDown(rep *replicator, stop func(), demoted chan struct{}) {
+// stepDown fails what waits for confirmation (with why, which clients
+// see), closes the services, and reopens the store: Close drains the
+// committer, so nothing written under the old epoch can land after a
+// newer master fences this node.
+func (n *Node) stepDown(rep *replicator, stop func(), demoted chan struct{}, why string) {
+	rep.close(why)
 	if stop != nil {
 		stop()
 	}
-	rep.close()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.st.SetConfirmer(nil)
-	n.st.Close()
-	n.rep, n.role, n.epochNow, n.master = nil, RoleSlave, 0, ""
-	st, err := store.Open(n.dir, n.storeOpt, n.log)
-	if err != nil {
-		// Without its store a node can neither serve nor follow: Run ends.
-		n.failed = fmt.Errorf("ha: reopening the store after stepping down: %w", err)
-		close(demoted)
-		return
+	if n.st != nil {
+		n.st.SetConfirmer(nil)
 	}
-	n.st = st
+	n.rep, n.role, n.epochNow, n.master = nil, RoleSlave, 0, ""
+	n.reopenLocked()
 	close(demoted)
 	n.log.Info("stepped down: slave")
+}
+
+// watchStore waits for st to fail, and then has the node deal with it:
+// a master steps down, a slave drops its master; both reopen the store.
+func (n *Node) watchStore(st *store.Store) {
+	select {
+	case <-st.Failed():
+	case <-st.Closed():
+		return
+	}
+	n.mu.Lock()
+	if n.st != st {
+		n.mu.Unlock()
+		return
+	}
+	if n.role != RoleSlave {
+		n.log.Error("the store failed: stepping down", "err", st.Err())
+		n.askDemoteLocked() // stepDown reopens it
+		n.mu.Unlock()
+		return
+	}
+	n.mu.Unlock()
+	n.log.Error("the store failed: leaving the master until it is reopened", "err", st.Err())
+	n.follower.drop()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st == st {
+		n.reopenLocked()
+	}
+}
+
+// reopenLocked closes the store and opens it again (after stepping down,
+// and after a failed write, which LevelDB recovers from only by replaying
+// its journal). While it cannot be opened the node is out of the
+// cluster, and a goroutine tries again every second. n.mu is held.
+func (n *Node) reopenLocked() {
+	if n.st != nil {
+		n.st.Close()
+		n.st = nil
+	}
+	if err := n.openLocked(); err != nil {
+		n.log.Error("cannot reopen the store; retrying every second", "err", err)
+		if !n.retrying {
+			n.retrying = true
+			go n.retryStore()
+		}
+	}
+}
+
+func (n *Node) openLocked() error {
+	st, err := store.Reopen(n.dir, n.storeOpt, n.log)
+	if err != nil {
+		n.storeErr = err
+		return err
+	}
+	n.st, n.storeErr = st, nil
+	go n.watchStore(st)
+	return nil
+}
+
+func (n *Node) retryStore() {
+	for {
+		time.Sleep(time.Second)
+		n.mu.Lock()
+		if n.st != nil || errors.Is(n.storeErr, errStopped) {
+			n.retrying = false
+			n.mu.Unlock()
+			return
+		}
+		if n.openLocked() == nil {
+			n.retrying = false
+			n.mu.Unlock()
+			n.log.Info("the store is open again")
+			return
+		}
+		n.mu.Unlock()
+	}
+}
+
+var errStopped = errors.New("the node has stopped")
+
+// store is the node's store, or nil while it cannot be opened.
+func (n *Node) store() *store.Store {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st
 }

@@ -66,6 +66,7 @@ func slaveWith(t testing.TB, dir string, opts store.Options) (*Node, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.verify = func(uint64, string) error { return nil } // no ZooKeeper here: every master is believed
 	go n.follower.serve(ln)
 	t.Cleanup(func() {
 		ln.Close()
@@ -104,13 +105,14 @@ func lead(t testing.TB, st *store.Store, epoch uint64, peers map[string]string) 
 	if err := st.SetEpoch(epoch); err != nil {
 		t.Fatal(err)
 	}
-	rep := newReplicator(st, "master", epoch, 2, 5*time.Second, quiet(), func(uint64) {})
+	rep := newReplicator(st, "master", nil, epoch, 2, 5*time.Second, time.Hour, quiet())
+	rep.renew(time.Now())
 	for id, addr := range peers {
 		rep.setPeer(id, addr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := rep.fence(ctx); err != nil {
+	if err := rep.fence(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	st.SetConfirmer(rep)
@@ -151,7 +153,7 @@ func TestReplicationCatchUpTruncateSnapshot(t *testing.T) {
 	}
 
 	// The master loses its slaves and writes on alone: nothing confirmed.
-	rep.close()
+	rep.close("test")
 	master.SetConfirmer(nil)
 	for i := range 3 {
 		put(master, t, fmt.Sprintf("k%02d", i), "unconfirmed")
@@ -216,13 +218,13 @@ func TestReplicationCatchUpTruncateSnapshot(t *testing.T) {
 	if fresh.st.Base().Index == 0 {
 		t.Fatal("the fresh slave was fed records, not a snapshot")
 	}
-	rep2.close()
+	rep2.close("test")
 }
 
 // TestRecentRecordsBoundedByBytes: the records kept encoded for slaves
 // stay under recentBytes however large they are, newest kept.
 func TestRecentRecordsBoundedByBytes(t *testing.T) {
-	r := newReplicator(nil, "m", 1, 2, time.Second, quiet(), func(uint64) {})
+	r := newReplicator(nil, "m", nil, 1, 2, time.Second, time.Second, quiet())
 	big := make([]byte, 1<<20)
 	for i := uint64(1); i <= 100; i++ {
 		r.Written(i, store.Record{Epoch: 1, Index: i, Ops: []store.Op{{Key: []byte("k"), Value: big}}}.Encode())
@@ -240,24 +242,83 @@ func TestRecentRecordsBoundedByBytes(t *testing.T) {
 // waits for the next one's Written; it is not fed from the log, which the
 // committer may be writing that very record to.
 func TestSendFromRecentOnly(t *testing.T) {
-	r := newReplicator(nil, "m", 1, 2, time.Second, quiet(), func(uint64) {}) // no store: any read of the log panics
+	r := newReplicator(nil, "m", nil, 1, 2, time.Second, time.Second, quiet()) // no store: any read of the log panics
 	for i := uint64(1); i <= 3; i++ {
 		r.Written(i, store.Record{Epoch: 1, Index: i}.Encode())
 	}
 	var out bytes.Buffer
-	bw := bufio.NewWriter(&out)
+	l := &link{bw: bufio.NewWriter(&out), br: bufio.NewReader(&out)}
 	for _, after := range []uint64{0, 3} {
-		last, err := r.sendFrom(bw, after)
+		last, err := r.sendFrom(l, after)
 		if err != nil || last != 3 {
 			t.Fatalf("from %d: sent up to %d, %v", after, last, err)
 		}
 	}
-	bw.Flush()
-	br := bufio.NewReader(&out)
+	l.flush()
 	for i := uint64(1); i <= 3; i++ {
-		typ, p, err := readMsg(br, nil)
+		typ, p, err := l.read()
 		if err != nil || typ != msgRecord || !bytes.Equal(p, store.Record{Epoch: 1, Index: i}.Encode()) {
 			t.Fatalf("message %d: type %d %x, %v", i, typ, p, err)
 		}
+	}
+}
+
+// TestConfirmOnlyUnderLease: a record a quorum holds is confirmed only
+// while the master's lease holds, and says until when; once the lease
+// ran out, it waits for a renewal (a ZooKeeper answer) or fails at its
+// confirm timeout, counted from its submission.
+func TestConfirmOnlyUnderLease(t *testing.T) {
+	_, aAddr := slave(t, t.TempDir())
+	master, err := store.Open(t.TempDir(), store.Options{}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	if err := master.SetEpoch(1); err != nil {
+		t.Fatal(err)
+	}
+	const lease = 300 * time.Millisecond
+	rep := newReplicator(master, "master", nil, 1, 2, 2*time.Second, lease, quiet())
+	defer rep.close("test")
+	rep.renew(time.Now())
+	rep.setPeer("a", aAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rep.fence(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	master.SetConfirmer(rep)
+	defer master.SetConfirmer(nil)
+
+	c := master.Submit([]store.Op{{Key: []byte("k1"), Value: []byte("v")}})
+	if err := c.Wait(ctx); err != nil || c.ValidUntil().IsZero() || time.Until(c.ValidUntil()) > lease {
+		t.Fatalf("under the lease: %v, valid until %v", err, c.ValidUntil())
+	}
+	time.Sleep(lease)
+	c = master.Submit([]store.Op{{Key: []byte("k2"), Value: []byte("v")}})
+	select {
+	case <-c.Done():
+		t.Fatalf("confirmed after the lease ran out: %v", c.Wait(ctx))
+	case <-time.After(200 * time.Millisecond):
+	}
+	renewed := time.Now()
+	rep.renew(renewed)
+	if err := c.Wait(ctx); err != nil || !c.ValidUntil().Equal(renewed.Add(lease)) {
+		t.Fatalf("after a renewal: %v, valid until %v, want %v", err, c.ValidUntil(), renewed.Add(lease))
+	}
+
+	time.Sleep(lease)
+	submitted := time.Now()
+	c = master.Submit([]store.Op{{Key: []byte("k3"), Value: []byte("v")}})
+	if err := c.Wait(ctx); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("without a renewal: %v", err)
+	}
+	if took := time.Since(submitted); took > 2500*time.Millisecond {
+		t.Errorf("failed %v after its submission; the confirm timeout is 2s", took)
+	}
+	select {
+	case <-rep.lostCh:
+	default:
+		t.Error("a record not confirmed in time did not make the master step down")
 	}
 }

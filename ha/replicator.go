@@ -1,13 +1,14 @@
 package ha
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,15 +25,23 @@ var ErrNoQuorum = errors.New("ha: no quorum holds the message")
 // replicator is a master's (or candidate's) side of replication: one peer
 // per other member, dialling it, fencing it with the epoch and streaming
 // the log to it; and the store's Confirmer, which lets a commit through
-// once a quorum holds its record.
+// once a quorum holds its record, while the master's lease holds.
 type replicator struct {
 	st      *store.Store
 	epoch   uint64
 	id      string
+	secret  []byte
 	quorum  int
 	timeout time.Duration // how long a commit may wait for a quorum
+	lease   time.Duration // how long a ZooKeeper answer lets the master confirm
 	log     *slog.Logger
-	onNewer func(epoch uint64) // a member is fenced at a newer epoch: step down
+	// lostCh is closed, with lostWhy, when the master must step down: a
+	// member is fenced by a newer epoch, or a record could not be
+	// confirmed in time. Closing it takes no lock of the node's: Confirm
+	// runs in the store's confirm loop, which stepping down waits for.
+	lostCh   chan struct{}
+	lostOnce sync.Once
+	lostWhy  string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -49,7 +58,9 @@ type replicator struct {
 	changed   chan struct{} // closed and replaced when an ack reaches want or the state changes
 	want      uint64        // the index the one waiter for acks (fence, then Confirm, one at a time) waits for
 	suspended bool          // ZooKeeper is unreachable: confirm nothing
+	leaseEnd  time.Time     // confirm nothing from then on (see renew)
 	closed    bool
+	closedWhy string // why the term ended, for the commits it fails
 }
 
 type peer struct {
@@ -57,21 +68,24 @@ type peer struct {
 	wake     chan struct{} // new records to send
 	acked    uint64        // under replicator.mu; 0 when not in a session
 	sent     uint64
-	live     bool
+	live     bool      // streaming: caught up to where the stream began
+	session  bool      // authenticated and fenced, perhaps still catching up
+	lastAck  time.Time // when it last acknowledged anything, kept across sessions
+	lastErr  error     // why its last session or dial failed
+	failures int       // sessions failed in a row, for the log
 }
 
 type fencedPeer struct {
 	p     *peer
 	state logState
-	br    *bufio.Reader
-	bw    *bufio.Writer
+	l     *link
 }
 
-func newReplicator(st *store.Store, id string, epoch uint64, quorum int, timeout time.Duration, log *slog.Logger, onNewer func(uint64)) *replicator {
+func newReplicator(st *store.Store, id string, secret []byte, epoch uint64, quorum int, timeout, lease time.Duration, log *slog.Logger) *replicator {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &replicator{
-		st: st, id: id, epoch: epoch, quorum: quorum, timeout: timeout, log: log, onNewer: onNewer,
-		ctx: ctx, cancel: cancel,
+		st: st, id: id, secret: secret, epoch: epoch, quorum: quorum, timeout: timeout, lease: lease, log: log,
+		lostCh: make(chan struct{}), ctx: ctx, cancel: cancel,
 		fenced: make(chan fencedPeer), gate: make(chan struct{}),
 		peers: map[string]*peer{}, changed: make(chan struct{}), recent: map[uint64][]byte{},
 	}
@@ -96,6 +110,14 @@ func (r *replicator) setPeer(id, addr string) {
 	}()
 }
 
+// lost asks the node to step down, once, for why.
+func (r *replicator) lost(why string) {
+	r.lostOnce.Do(func() {
+		r.lostWhy = why
+		close(r.lostCh)
+	})
+}
+
 func (r *replicator) current(p *peer) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -113,14 +135,22 @@ func (r *replicator) runPeer(p *peer) {
 	for r.current(p) {
 		err := r.session(p)
 		r.mu.Lock()
-		p.acked, p.live = 0, false
+		p.acked, p.live, p.session = 0, false, false
+		if err != nil && r.ctx.Err() == nil {
+			p.lastErr = err
+			p.failures++
+		}
+		failures := p.failures
 		r.signalLocked()
 		r.mu.Unlock()
 		if errors.Is(err, errRefused) {
 			return
 		}
-		if err != nil && r.ctx.Err() == nil {
-			r.log.Debug("replication to a member interrupted", "member", p.id, "addr", p.addr, "err", err)
+		// The first failure and then every twentieth go to the log at
+		// WARN: a member that cannot be reached is what an operator
+		// looks for when no master gets elected.
+		if err != nil && r.ctx.Err() == nil && (failures == 1 || failures%20 == 0) {
+			r.log.Warn("cannot replicate to a member", "member", p.id, "addr", p.addr, "err", err, "failures", failures)
 		}
 		select {
 		case <-r.ctx.Done():
@@ -131,8 +161,8 @@ func (r *replicator) runPeer(p *peer) {
 	}
 }
 
-// session is one connection to a member: fence it, wait for the gate,
-// then stream.
+// session is one connection to a member: authenticate, fence it, wait
+// for the gate, then stream.
 func (r *replicator) session(p *peer) error {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	conn, err := d.DialContext(r.ctx, "tcp", p.addr)
@@ -142,16 +172,17 @@ func (r *replicator) session(p *peer) error {
 	defer conn.Close()
 	stop := context.AfterFunc(r.ctx, func() { conn.Close() })
 	defer stop()
-	br, bw := bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 256<<10)
-	hello := appendBytes(binary.AppendUvarint(nil, r.epoch), []byte(r.id))
-	if err := writeMsg(bw, msgHello, hello); err != nil {
+	l := newLink(conn, 64<<10, 256<<10)
+	if err := authMaster(l, r.secret, r.epoch, r.id); err != nil {
+		if errors.Is(err, ErrAuth) {
+			r.log.Error("a member failed authentication", "member", p.id, "addr", p.addr, "err", err)
+		}
 		return err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := l.flush(); err != nil {
 		return err
 	}
-	conn.SetReadDeadline(time.Now().Add(idleTimeout))
-	typ, msg, err := readMsg(br, nil)
+	typ, msg, err := l.read()
 	if err != nil {
 		return err
 	}
@@ -161,7 +192,7 @@ func (r *replicator) session(p *peer) error {
 		epoch, why := d.uint(), string(d.bytes())
 		if epoch > r.epoch {
 			r.log.Warn("a member is fenced by a newer master", "member", p.id, "epoch", epoch)
-			r.onNewer(epoch)
+			r.lost(fmt.Sprintf("member %s is fenced by the newer epoch %d", p.id, epoch))
 			return errRefused
 		}
 		return fmt.Errorf("refused: %s", why)
@@ -173,8 +204,12 @@ func (r *replicator) session(p *peer) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	p.session, p.failures, p.lastErr = true, 0, nil
+	r.signalLocked()
+	r.mu.Unlock()
 	select {
-	case r.fenced <- fencedPeer{p, state, br, bw}:
+	case r.fenced <- fencedPeer{p, state, l}:
 	case <-r.gate:
 	case <-r.ctx.Done():
 		return r.ctx.Err()
@@ -184,38 +219,38 @@ func (r *replicator) session(p *peer) error {
 	case <-r.ctx.Done():
 		return r.ctx.Err()
 	}
-	return r.stream(p, conn, state, br, bw)
+	return r.stream(p, l, state)
 }
 
-func (r *replicator) stream(p *peer, conn net.Conn, state logState, br *bufio.Reader, bw *bufio.Writer) error {
-	sent, err := sendStart(bw, r.st, state)
+func (r *replicator) stream(p *peer, l *link, state logState) error {
+	sent, err := sendStart(l, r.st, state)
 	if err != nil {
 		return err
 	}
-	if err := writeMsg(bw, msgSynced, binary.AppendUvarint(nil, r.st.End().Index)); err != nil {
+	if err := l.write(msgSynced, binary.AppendUvarint(nil, r.st.End().Index)); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	p.live = true
+	p.live, p.lastAck = true, time.Now()
 	r.signalLocked()
 	r.mu.Unlock()
 	acks := make(chan error, 1)
-	go func() { acks <- r.readAcks(p, conn, br) }()
+	go func() { acks <- r.readAcks(p, l) }()
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
-		last, err := r.sendFrom(bw, sent)
+		last, err := r.sendFrom(l, sent)
 		if err != nil {
 			return err
 		}
 		idle := last == sent
 		sent = last
 		if idle {
-			if err := writeMsg(bw, msgSynced, binary.AppendUvarint(nil, sent)); err != nil {
+			if err := l.write(msgSynced, binary.AppendUvarint(nil, sent)); err != nil {
 				return err
 			}
 		}
-		if err := bw.Flush(); err != nil {
+		if err := l.flush(); err != nil {
 			return err
 		}
 		r.mu.Lock()
@@ -270,14 +305,14 @@ func (r *replicator) Written(index uint64, enc []byte) {
 // peer. Asking the store's end instead would wait for the local write
 // that may be under way, and then read back a record that Written is
 // about to keep.
-func (r *replicator) sendFrom(bw *bufio.Writer, after uint64) (uint64, error) {
+func (r *replicator) sendFrom(l *link, after uint64) (uint64, error) {
 	for {
 		r.mu.Lock()
 		b, ok := r.recent[after+1]
 		behind := !ok && (len(r.recent) == 0 || after+1 < r.oldest)
 		r.mu.Unlock()
 		if behind {
-			last, err := sendRecords(bw, r.st, after)
+			last, err := sendRecords(l, r.st, after)
 			if err != nil || last == after {
 				return last, err
 			}
@@ -287,29 +322,28 @@ func (r *replicator) sendFrom(bw *bufio.Writer, after uint64) (uint64, error) {
 		if !ok {
 			return after, nil
 		}
-		if err := writeMsg(bw, msgRecord, b); err != nil {
+		if err := l.write(msgRecord, b); err != nil {
 			return after, err
 		}
 		after++
 	}
 }
 
-func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {
+func (r *replicator) readAcks(p *peer, l *link) error {
 	for {
-		conn.SetReadDeadline(time.Now().Add(idleTimeout))
-		typ, msg, err := readMsg(br, nil)
+		typ, msg, err := l.read()
 		if err != nil {
-			conn.Close()
+			l.conn.Close()
 			return err
 		}
 		if typ != msgAck {
-			conn.Close()
+			l.conn.Close()
 			return fmt.Errorf("%w: message %d from a slave", errProtocol, typ)
 		}
 		d := decoder{b: msg}
 		at := d.uint()
 		if d.err != nil {
-			conn.Close()
+			l.conn.Close()
 			return d.err
 		}
 		r.mu.Lock()
@@ -319,20 +353,27 @@ func (r *replicator) readAcks(p *peer, conn net.Conn, br *bufio.Reader) error {
 		if p.acked < r.want && at >= r.want {
 			r.signalLocked()
 		}
-		p.acked = at
+		p.acked, p.lastAck = at, time.Now()
 		r.mu.Unlock()
 	}
 }
 
-// fence collects the answers of a quorum and makes sure this store holds
-// the longest log among them, fetching it from the member that has it,
-// then lets every peer stream. It returns once a quorum has caught up.
-func (r *replicator) fence(ctx context.Context) error {
+// fence collects the answers of a quorum within answerWithin and makes
+// sure this store holds the longest log among them, fetching it from the
+// member that has it, then lets every peer stream. It returns once a
+// quorum has caught up, or fails once fewer than a quorum has been in a
+// session with it for answerWithin: catching up may take minutes, and
+// only the loss of the quorum ends it.
+func (r *replicator) fence(ctx context.Context, answerWithin time.Duration) error {
 	got := map[string]fencedPeer{}
+	deadline := time.NewTimer(answerWithin)
+	defer deadline.Stop()
 	for len(got) < r.quorum-1 {
 		select {
 		case f := <-r.fenced:
 			got[f.p.id] = f
+		case <-deadline.C:
+			return fmt.Errorf("fencing a quorum: %d of %d members answered within %v; %s", len(got)+1, r.quorum, answerWithin, r.silent(got))
 		case <-ctx.Done():
 			return fmt.Errorf("fencing a quorum: %d of %d members answered: %w", len(got)+1, r.quorum, ctx.Err())
 		}
@@ -340,7 +381,7 @@ func (r *replicator) fence(ctx context.Context) error {
 	var best *fencedPeer
 	end := r.st.End()
 	for _, f := range got {
-		if end.Less(f.state.End) {
+		if !f.state.Restoring && end.Less(f.state.End) {
 			best, end = &f, f.state.End
 		}
 	}
@@ -351,20 +392,57 @@ func (r *replicator) fence(ctx context.Context) error {
 	}
 	close(r.gate)
 	target := r.st.End().Index
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	inSession := time.Now()
 	for {
 		r.mu.Lock()
 		r.want = target
 		n, ch := r.countLocked(target), r.changed
+		sessions := 1
+		for _, p := range r.peers {
+			if p.session {
+				sessions++
+			}
+		}
 		r.mu.Unlock()
 		if n >= r.quorum {
 			return nil
 		}
+		if sessions >= r.quorum {
+			inSession = time.Now()
+		} else if time.Since(inSession) > answerWithin {
+			return fmt.Errorf("waiting for a quorum to catch up: only %d of %d nodes in session for %v", sessions, r.quorum, answerWithin)
+		}
 		select {
 		case <-ch:
+		case <-tick.C:
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for a quorum to catch up: %w", ctx.Err())
 		}
 	}
+}
+
+// silent names the members that have not answered and why.
+func (r *replicator) silent(answered map[string]fencedPeer) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for id, p := range r.peers {
+		if _, ok := answered[id]; ok {
+			continue
+		}
+		why := "no answer yet"
+		if p.lastErr != nil {
+			why = p.lastErr.Error()
+		}
+		out = append(out, fmt.Sprintf("%s (%s): %s", id, p.addr, why))
+	}
+	if len(out) == 0 {
+		return "no other member is registered"
+	}
+	slices.Sort(out)
+	return "silent: " + strings.Join(out, "; ")
 }
 
 // fetch copies f's log into this store, over f's connection, while f's
@@ -375,16 +453,17 @@ func (r *replicator) fetch(f fencedPeer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeMsg(f.bw, msgFetch, mine.encode()); err != nil {
+	if err := f.l.write(msgFetch, mine.encode()); err != nil {
 		return err
 	}
-	if err := f.bw.Flush(); err != nil {
+	if err := f.l.flush(); err != nil {
 		return err
 	}
-	rc := &receiver{r: f.br, st: r.st, sync: true, log: r.log}
-	rc.expect(f.state.End.Index)
+	var prog progress
+	prog.start("fetch", 0, r.st.End().Index, f.state.End.Index)
+	rc := &receiver{l: f.l, st: r.st, sync: true, log: r.log, prog: &prog}
 	for {
-		typ, p, err := rc.read()
+		typ, p, err := f.l.read()
 		if err != nil {
 			return err
 		}
@@ -414,30 +493,74 @@ func (r *replicator) countLocked(index uint64) int {
 }
 
 // Confirm is the store's Confirmer: it waits until a quorum acknowledges
-// rec, while ZooKeeper is reachable. Written has woken the peers already.
-func (r *replicator) Confirm(ctx context.Context, rec store.Record) error {
-	timer := time.NewTimer(r.timeout)
+// rec, while ZooKeeper is reachable and the lease holds, for at most the
+// confirm timeout from since, and returns the lease's end, past which the
+// confirmation must not reach a client. Written has woken the peers
+// already. A record that cannot be confirmed in time makes the master
+// step down: its memory holds what may never be confirmed.
+func (r *replicator) Confirm(ctx context.Context, rec store.Record, since time.Time) (time.Time, error) {
+	timer := time.NewTimer(time.Until(since.Add(r.timeout)))
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
 		if r.closed {
+			why := r.closedWhy
 			r.mu.Unlock()
-			return ErrNotMaster
+			return time.Time{}, fmt.Errorf("%w: %s", ErrNotMaster, why)
 		}
 		r.want = rec.Index
-		n, suspended, ch := r.countLocked(rec.Index), r.suspended, r.changed
+		n, suspended, ch, lease := r.countLocked(rec.Index), r.suspended, r.changed, r.leaseEnd
+		leased := time.Now().Before(lease)
 		r.mu.Unlock()
-		if !suspended && n >= r.quorum {
-			return nil
+		if !suspended && leased && n >= r.quorum {
+			return lease, nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			return time.Time{}, ctx.Err()
 		case <-timer.C:
-			return fmt.Errorf("%w: record %d is held by %d of the %d nodes needed", ErrNoQuorum, rec.Index, n, r.quorum)
+			why := fmt.Sprintf("record %d is held by %d of the %d nodes needed", rec.Index, n, r.quorum)
+			if !leased || suspended {
+				why = fmt.Sprintf("record %d waited for ZooKeeper to confirm this node's leadership", rec.Index)
+			}
+			r.lost(fmt.Sprintf("%s after %v", why, r.timeout))
+			return time.Time{}, fmt.Errorf("%w: %s", ErrNoQuorum, why)
 		}
 	}
+}
+
+// renew extends the master's lease to sent plus the lease duration: sent
+// is when a request left for ZooKeeper that found this master's znode
+// still there after a sync. ZooKeeper expires the session no sooner than
+// a session timeout after it, and no other master exists before that, so
+// confirming inside the shorter lease never overlaps a newer master.
+func (r *replicator) renew(sent time.Time) {
+	r.mu.Lock()
+	if end := sent.Add(r.lease); end.After(r.leaseEnd) {
+		r.leaseEnd = end
+		r.signalLocked()
+	}
+	r.mu.Unlock()
+}
+
+// quorumSeen is the last time a quorum, this node included, was heard
+// from: the (quorum-1)-th most recent acknowledgement among the peers.
+func (r *replicator) quorumSeen() time.Time {
+	if r.quorum <= 1 {
+		return time.Now()
+	}
+	r.mu.Lock()
+	var times []time.Time
+	for _, p := range r.peers {
+		times = append(times, p.lastAck)
+	}
+	r.mu.Unlock()
+	if len(times) < r.quorum-1 {
+		return time.Time{}
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return b.Compare(a) })
+	return times[r.quorum-2]
 }
 
 // suspend stops or resumes confirming, as ZooKeeper goes and comes back.
@@ -459,14 +582,19 @@ func (r *replicator) lag() map[string]PeerStatus {
 		if p.live {
 			ps.Lag = end - min(end, p.acked)
 		}
+		if p.lastErr != nil && !p.session {
+			ps.Error = p.lastErr.Error()
+		}
 		out[id] = ps
 	}
 	return out
 }
 
-func (r *replicator) close() {
+// close ends the term: what waits for confirmation fails with why, and
+// the peers' sessions end.
+func (r *replicator) close(why string) {
 	r.mu.Lock()
-	r.closed = true
+	r.closed, r.closedWhy = true, why
 	r.signalLocked()
 	r.mu.Unlock()
 	r.cancel()

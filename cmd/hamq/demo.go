@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 type demoNode struct {
 	name                                string
 	stomp, mqtt, amqp, ws, http, replic string
+	secret                              string
 	cmd                                 *exec.Cmd
 	exited                              chan struct{}
 }
@@ -57,11 +60,16 @@ func cmdDemo(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The nodes share a secret of their own, passed in the environment
+	// rather than on command lines that ps shows.
+	var key [24]byte
+	rand.Read(key[:])
+	secret := hex.EncodeToString(key[:])
 	var nodes []*demoNode
 	defer func() { stopDemoNodes(nodes) }()
 	for i := range 3 {
 		p := ports[6*i:]
-		n := &demoNode{name: fmt.Sprintf("node%d", i+1), stomp: p[0], mqtt: p[1], amqp: p[2], ws: p[3], http: p[4], replic: p[5]}
+		n := &demoNode{name: fmt.Sprintf("node%d", i+1), stomp: p[0], mqtt: p[1], amqp: p[2], ws: p[3], http: p[4], replic: p[5], secret: secret}
 		if err := n.start(self, root, zk.Connect()); err != nil {
 			return err
 		}
@@ -153,6 +161,7 @@ func (n *demoNode) start(self, root, zk string) error {
 		"--stomp", n.stomp, "--mqtt", n.mqtt, "--ws", n.ws, "--http", n.http, "--amqp", n.amqp,
 		"--zk", zk, "--bind", n.replic, "--replicas", "3", "--broker-name", "demo")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	n.cmd.Env = append(os.Environ(), "HAMQ_CLUSTER_SECRET="+n.secret)
 	// Ctrl-C goes to the demo, which stops the nodes in order.
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := n.cmd.Start(); err != nil {

@@ -15,8 +15,10 @@ import (
 const defaultHTTP = "http://127.0.0.1:8161"
 
 // getJSON reads one admin API resource.
-func getJSON(base, path string, v any) error {
-	c := &http.Client{Timeout: 10 * time.Second}
+func getJSON(base, path string, v any) error { return getJSONWithin(10*time.Second, base, path, v) }
+
+func getJSONWithin(timeout time.Duration, base, path string, v any) error {
+	c := &http.Client{Timeout: timeout}
 	resp, err := c.Get(base + path)
 	if err != nil {
 		return fmt.Errorf("admin API: %w (is hamq running? --http names its address)", err)

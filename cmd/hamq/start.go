@@ -65,8 +65,14 @@ func cmdStart(args []string) error {
 	zkPath := fs.String("zk-path", "", "ZooKeeper path of the cluster (overrides cluster.zkPath)")
 	zkTimeout := fs.Duration("zk-session-timeout", 0, "ZooKeeper session timeout (overrides cluster.zkSessionTimeout)")
 	syncPolicy := fs.String("sync", "", "quorum_mem or quorum_disk (overrides cluster.sync)")
+	secret := fs.String("cluster-secret", "", "secret the cluster's nodes share to authenticate replication (overrides cluster.secret and $HAMQ_CLUSTER_SECRET)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["replicas"] && *replicas < 1 {
+		return fmt.Errorf("--replicas: %d: a cluster has at least 1 node (3 or 5 tolerate 1 or 2 failures)", *replicas)
 	}
 	path := *cfgPath
 	if path == "" {
@@ -83,6 +89,12 @@ func cmdStart(args []string) error {
 	}
 	if *data != "" {
 		cfg.Broker.DataDir = *data
+	}
+	if v := os.Getenv("HAMQ_CLUSTER_SECRET"); v != "" {
+		cfg.Cluster.Secret = v
+	}
+	if *secret != "" {
+		cfg.Cluster.Secret = *secret
 	}
 	if err := applyClusterFlags(&cfg, *brokerName, *replicas, *bind, *hostname, *zkAddr, *zkPath, *zkTimeout, *syncPolicy); err != nil {
 		return err
@@ -114,9 +126,7 @@ func applyClusterFlags(cfg *config.Config, name string, replicas int, bind, host
 	if c.Sync != ha.SyncQuorumMem && c.Sync != ha.SyncQuorumDisk {
 		return fmt.Errorf("--sync: %q is not quorum_mem or quorum_disk", c.Sync)
 	}
-	if replicas < 0 {
-		return fmt.Errorf("--replicas: %d is below 1", replicas)
-	} else if replicas > 0 {
+	if replicas > 0 {
 		c.Replicas = replicas
 	}
 	if zkTimeout < 0 || (zkTimeout > 0 && zkTimeout < time.Second) {
@@ -188,30 +198,28 @@ func run(cfg config.Config) error {
 	fe := &frontEnds{cfg: cfg, log: log, errs: make(chan error, 1)}
 	info := admin.Info{Name: cfg.Broker.Name, Version: version}
 	nodeDone := make(chan error, 1)
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer func() {
+		cancelRun()
+		<-nodeDone
+	}()
 	if cfg.Cluster.ZKAddress == "" {
-		st, err := store.Open(filepath.Join(dir, "store"), store.Options{}, log)
+		sa, err := openStandalone(filepath.Join(dir, "store"), fe, log)
 		if err != nil {
+			nodeDone <- err
 			return err
 		}
-		defer st.Close()
-		stopServing, err := fe.Start(st)
-		if err != nil {
-			return err
-		}
-		defer stopServing()
-		info.End = st.End
+		info.End, info.Health = sa.end, sa.health
+		go func() { nodeDone <- sa.run(runCtx) }()
 	} else {
 		node, err := ha.NewNode(cfg.HA(), filepath.Join(dir, "store"), store.Options{}, fe, log)
 		if err != nil {
+			nodeDone <- err
 			return err
 		}
 		info.End = func() store.Position { return node.Status().End }
+		info.Health = func() string { return node.Status().Health }
 		info.Cluster = node.Status
-		runCtx, cancel := context.WithCancel(context.Background())
-		defer func() {
-			cancel()
-			<-nodeDone
-		}()
 		go func() { nodeDone <- node.Run(runCtx) }()
 	}
 	var httpSrv *http.Server
@@ -238,7 +246,7 @@ func run(cfg config.Config) error {
 		log.Error("listener failed", "err", runErr)
 	case runErr = <-nodeDone:
 		nodeDone <- runErr // for the deferred wait
-		log.Error("cluster node failed", "err", runErr)
+		log.Error("the broker failed", "err", runErr)
 	}
 	if httpSrv != nil {
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -246,6 +254,98 @@ func run(cfg config.Config) error {
 		httpSrv.Shutdown(shutdown)
 	}
 	return runErr
+}
+
+// standalone is a broker on its local store alone. A failed write (a full
+// disk, an I/O error) leaves the store refusing writes and the core's
+// memory ahead of it, so the client listeners close, the store is
+// reopened once its disk has room again, and the core starts afresh from
+// what the store holds: no client is told a send or an ack is done that
+// was not stored, and nothing is counted that was not.
+type standalone struct {
+	dir string
+	svc ha.Services
+	log *slog.Logger
+
+	mu  sync.Mutex
+	st  *store.Store
+	err error // why the store is closed
+}
+
+func openStandalone(dir string, svc ha.Services, log *slog.Logger) (*standalone, error) {
+	st, err := store.Open(dir, store.Options{}, log)
+	if err != nil {
+		return nil, err
+	}
+	return &standalone{dir: dir, svc: svc, log: log, st: st}, nil
+}
+
+func (s *standalone) run(ctx context.Context) error {
+	st := s.current()
+	for {
+		stop, err := s.svc.Start(st)
+		if err != nil {
+			st.Close()
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return st.Close()
+		case <-st.Failed():
+		}
+		s.log.Error("the store failed: client listeners closed until it can be reopened", "err", st.Err())
+		stop()
+		st.Close()
+		s.set(nil, st.Err())
+		for tries := 0; ; tries++ {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			if st, err = store.Reopen(s.dir, store.Options{}, s.log); err == nil {
+				break
+			}
+			s.set(nil, err)
+			if tries%60 == 0 {
+				s.log.Error("cannot reopen the store; retrying every second", "err", err)
+			}
+		}
+		s.set(st, nil)
+		s.log.Info("the store is open again: serving")
+	}
+}
+
+func (s *standalone) set(st *store.Store, err error) {
+	s.mu.Lock()
+	s.st, s.err = st, err
+	s.mu.Unlock()
+}
+
+func (s *standalone) current() *store.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+func (s *standalone) end() store.Position {
+	if st := s.current(); st != nil {
+		return st.End()
+	}
+	return store.Position{}
+}
+
+func (s *standalone) health() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return "store unavailable: " + s.err.Error()
+	}
+	if err := s.st.Err(); err != nil {
+		return "store failed: " + err.Error()
+	}
+	return "ok"
 }
 
 // frontEnds is what a serving node runs: the destination core on the store

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
@@ -22,6 +23,11 @@ type Commit struct {
 	done chan struct{}
 	err  error
 	pos  Position
+	// submitted is when Submit took it: a Confirmer's deadline runs from
+	// there, not from when the record's turn comes.
+	submitted time.Time
+	then      func(error)
+	until     time.Time
 }
 
 // Wait returns once the commit is durable (and confirmed, when a Confirmer
@@ -38,29 +44,58 @@ func (c *Commit) Wait(ctx context.Context) error {
 // Done is closed once Wait returns at once.
 func (c *Commit) Done() <-chan struct{} { return c.done }
 
+// ValidUntil is, once Wait has returned nil, when the confirmation goes
+// stale: a cluster master confirms only under a lease, and a process
+// paused between confirming and telling its client could otherwise tell
+// it after a newer master has taken over. Whoever passes the confirmation
+// on checks it right before (and closes the client's connection instead,
+// leaving the commit unconfirmed to it). The zero time: no limit.
+func (c *Commit) ValidUntil() time.Time { return c.until }
+
 // Position is where the commit landed in the log; valid once Wait has
 // returned nil.
 func (c *Commit) Position() Position { return c.pos }
 
+// refuse finishes a commit that never reached the committer.
+func (c *Commit) refuse(err error) *Commit {
+	c.err = err
+	close(c.done)
+	if c.then != nil {
+		go c.then(err)
+	}
+	return c
+}
+
 func (c *Commit) finish(pos Position, err error) {
 	c.pos, c.err = pos, err
 	close(c.done)
+	if c.then != nil {
+		c.then(err)
+	}
 }
 
 // Submit queues ops to be written atomically, after everything submitted
 // before, as part of one log record. It blocks only while the commit queue
 // is full. The store keeps ops until written: callers must not change them.
-func (s *Store) Submit(ops []Op) *Commit {
-	c := &Commit{ops: ops, done: make(chan struct{})}
+func (s *Store) Submit(ops []Op) *Commit { return s.SubmitThen(ops, nil) }
+
+// SubmitThen is Submit with then called once the commit is done, with
+// Wait's error, from the goroutine that finishes it: the committer or the
+// Confirmer's loop, which wait for it, so then must not block; or, for a
+// commit refused at once, a goroutine of its own, since the caller may
+// hold locks that then takes.
+func (s *Store) SubmitThen(ops []Op, then func(error)) *Commit {
+	c := &Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), then: then}
 	if err := checkKeys(ops); err != nil {
-		c.finish(Position{}, err)
-		return c
+		return c.refuse(err)
+	}
+	if n := opsSize(ops); n > s.opts.MaxRecordBytes {
+		return c.refuse(fmt.Errorf("%w: %d MiB in one commit, at most %d MiB", ErrTooLarge, n>>20, s.opts.MaxRecordBytes>>20))
 	}
 	s.submitMu.RLock()
 	defer s.submitMu.RUnlock()
 	if s.closed {
-		c.finish(Position{}, ErrClosed)
-		return c
+		return c.refuse(ErrClosed)
 	}
 	s.queue <- c
 	return c
@@ -109,7 +144,7 @@ func (s *Store) commitLoop() {
 		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
 		err := s.writeOwn(rec)
 		s.mu.Unlock()
-		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group}) {
+		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group, since: first.submitted}) {
 			continue
 		}
 		for _, c := range group {
@@ -235,6 +270,7 @@ func (s *Store) undoFor(ops []Op) ([]Op, error) {
 func (s *Store) fail(err error) error {
 	s.failed = fmt.Errorf("%w: %w", ErrFailed, err)
 	s.log.Error("write failed; refusing writes until reopened", "err", err)
+	s.failOnce.Do(func() { close(s.failedCh) })
 	return s.failed
 }
 
@@ -266,6 +302,7 @@ func (s *Store) handToConfirmer(cf confirmation) bool {
 type confirmation struct {
 	rec     Record
 	commits []*Commit
+	since   time.Time // when the record's first commit was submitted
 }
 
 // confirmLoop hands records to a Confirmer in log order, apart from the
@@ -284,8 +321,9 @@ func startConfirmLoop(c Confirmer) *confirmLoop {
 	go func() {
 		defer close(cl.done)
 		for cf := range cl.in {
-			err := c.Confirm(ctx, cf.rec)
+			until, err := c.Confirm(ctx, cf.rec, cf.since)
 			for _, cm := range cf.commits {
+				cm.until = until
 				cm.finish(Position{cf.rec.Epoch, cf.rec.Index}, err)
 			}
 		}

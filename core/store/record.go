@@ -33,6 +33,19 @@ var errCorrupt = errors.New("store: corrupt record")
 
 func appendBytes(b, v []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))
+	return AppendPieces(b, v)
+}
+
+// AppendPieces appends v a MiB at a time. One append of a large value is
+// one memmove, which the Go runtime cannot preempt: a collection that
+// stops the world waits for it with every other goroutine stopped. A
+// 90 MiB message copied into fresh memory held a node still for over a
+// second here, longer than its ZooKeeper session can go unanswered.
+func AppendPieces(b, v []byte) []byte {
+	const piece = 1 << 20
+	for len(v) > piece {
+		b, v = append(b, v[:piece]...), v[piece:]
+	}
 	return append(b, v...)
 }
 

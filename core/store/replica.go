@@ -39,7 +39,9 @@ func (s *Store) Epoch() uint64 {
 func (s *Store) SetEpoch(epoch uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failed != nil {
+	// A store whose restore was broken off is still fenced: the master
+	// that fences it sends it a snapshot.
+	if s.failed != nil && s.failed != ErrRestoreInterrupted {
 		return s.failed
 	}
 	if epoch < s.epoch {
@@ -272,20 +274,29 @@ const restoreChunk = 4 << 20
 
 // Restore replaces the whole state and log by a snapshot taken at pos,
 // streamed by next until it reports ok false. Until it succeeds, the store
-// refuses writes, across restarts too.
+// refuses writes, across restarts too, and shows an empty log; the fenced
+// epoch stays. The store's lock is not held while the snapshot streams
+// in, which takes minutes for gigabytes: End, Epoch and the rest answer
+// meanwhile. One Restore at a time.
 func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, err error)) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.failed != nil && s.failed != ErrRestoreInterrupted {
+		defer s.mu.Unlock()
 		return s.failed
 	}
 	if err := s.db.Put(keyRestoring, []byte{1}, &opt.WriteOptions{Sync: true}); err != nil {
+		defer s.mu.Unlock()
 		return s.fail(fmt.Errorf("restore: %w", err))
 	}
 	s.failed = ErrRestoreInterrupted
+	s.end, s.base, s.marks = mark{}, mark{}, nil
+	s.mu.Unlock()
+
 	var b leveldb.Batch
 	flush := func(sync bool) error {
 		if err := s.db.Write(&b, &opt.WriteOptions{Sync: sync}); err != nil {
+			s.mu.Lock()
+			defer s.mu.Unlock()
 			return s.fail(fmt.Errorf("restore: %w", err))
 		}
 		b.Reset()
@@ -293,7 +304,9 @@ func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, e
 	}
 	it := s.db.NewIterator(nil, nil)
 	for it.Next() {
-		if string(it.Key()) == string(keyRestoring) {
+		// The mark and the fence stay: a restart midway must still know
+		// both.
+		if k := string(it.Key()); k == string(keyRestoring) || k == string(keyEpoch) {
 			continue
 		}
 		b.Delete(it.Key()) // Delete copies the key
@@ -326,14 +339,16 @@ func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, e
 			}
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	at := mark{Position: pos}
 	epoch := max(s.epoch, pos.Epoch)
 	b.Put(keyEnd, at.encode())
 	b.Put(keyBase, at.encode())
 	b.Put(keyEpoch, binary.BigEndian.AppendUint64(nil, epoch))
 	b.Delete(keyRestoring)
-	if err := flush(true); err != nil {
-		return err
+	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+		return s.fail(fmt.Errorf("restore: %w", err))
 	}
 	s.end, s.base, s.epoch, s.failed, s.marks = at, at, epoch, nil, nil
 	s.log.Info("restored a snapshot", "epoch", pos.Epoch, "index", pos.Index)

@@ -304,17 +304,17 @@ type gateConfirmer struct {
 	refuseAt uint64
 }
 
-func (c *gateConfirmer) Confirm(ctx context.Context, r Record) error {
+func (c *gateConfirmer) Confirm(ctx context.Context, r Record, _ time.Time) (time.Time, error) {
 	c.seen <- r.Index
 	select {
 	case <-c.release:
 	case <-ctx.Done():
-		return ctx.Err()
+		return time.Time{}, ctx.Err()
 	}
 	if r.Index == c.refuseAt {
-		return errors.New("no quorum")
+		return time.Time{}, errors.New("no quorum")
 	}
-	return nil
+	return time.Time{}, nil
 }
 
 func TestConfirmerGatesCommits(t *testing.T) {
@@ -421,7 +421,9 @@ type tapConfirmer struct {
 	enc map[uint64][]byte
 }
 
-func (c *tapConfirmer) Confirm(context.Context, Record) error { return nil }
+func (c *tapConfirmer) Confirm(context.Context, Record, time.Time) (time.Time, error) {
+	return time.Time{}, nil
+}
 
 func (c *tapConfirmer) Written(index uint64, enc []byte) {
 	c.mu.Lock()

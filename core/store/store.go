@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
@@ -32,7 +34,15 @@ type Options struct {
 	// QueueLen is how many submissions may wait for the committer before
 	// Submit blocks. Default 4096.
 	QueueLen int
+	// MaxRecordBytes lowers the bound on one submission below
+	// MaxRecordBytes (the default).
+	MaxRecordBytes int
 }
+
+// MaxRecordBytes bounds one submission (a transaction is one): a record
+// must fit in a replication message (256 MiB) with the rest of its
+// group, or every slave would stall on it at each reconnect.
+const MaxRecordBytes = 192 << 20
 
 func (o *Options) setDefaults() {
 	if o.RetainRecords == 0 {
@@ -50,6 +60,9 @@ func (o *Options) setDefaults() {
 	if o.QueueLen == 0 {
 		o.QueueLen = 4096
 	}
+	if o.MaxRecordBytes == 0 || o.MaxRecordBytes > MaxRecordBytes {
+		o.MaxRecordBytes = MaxRecordBytes
+	}
 }
 
 var (
@@ -64,6 +77,8 @@ var (
 	ErrNoUndo = errors.New("store: the records to drop were applied without undo images; the log was dropped and a snapshot must replace the state")
 	// ErrTrimmed means the records asked for are no longer in the log.
 	ErrTrimmed = errors.New("store: records trimmed from the log")
+	// ErrTooLarge refuses a submission over MaxRecordBytes.
+	ErrTooLarge = errors.New("store: too large for one record")
 	// ErrRestoreInterrupted means the store was being replaced by a
 	// snapshot when the process stopped: it refuses writes until a new
 	// Restore makes it whole.
@@ -85,10 +100,14 @@ type Store struct {
 	end    mark       // the last record
 	base   mark       // the last record trimmed away; the log starts after it
 	epoch  uint64
-	failed error         // set by a failed write, or a restore left half done
-	batch  leveldb.Batch // write's, reused: the records' batches were a large allocation each
-	entry  []byte        // Apply's log entries, reused likewise: the batch holds a copy
-	marks  []mark        // the records written since the open still in the log, oldest first (see the package doc, Trimming)
+	failed error // set by a failed write, or a restore left half done
+	// failedCh is closed when a write fails (not for an interrupted
+	// restore, which a new restore mends without a reopen).
+	failedCh chan struct{}
+	failOnce sync.Once
+	batch    leveldb.Batch // write's, reused: the records' batches were a large allocation each
+	entry    []byte        // Apply's log entries, reused likewise: the batch holds a copy
+	marks    []mark        // the records written since the open still in the log, oldest first (see the package doc, Trimming)
 
 	confMu    sync.Mutex // held while handing a record to confirmer or replacing it
 	confirmer *confirmLoop
@@ -112,6 +131,23 @@ func Open(dir string, opts Options, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
+// minFreeToReopen is the free space a disk must have before a store
+// that failed on it is reopened: LevelDB writes a manifest and a journal
+// when it opens, and a full disk has corrupted them before.
+const minFreeToReopen = 16 << 20
+
+// Reopen opens a store again after a failed write (Failed), once its disk
+// has room: a failed store refuses writes until reopened, since only
+// LevelDB's replay of its journal makes it consistent again.
+func Reopen(dir string, opts Options, log *slog.Logger) (*Store, error) {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err == nil && fs.Bavail*uint64(fs.Bsize) < minFreeToReopen {
+		return nil, fmt.Errorf("store: %d KiB free on the disk of %s; waiting for %d MiB before reopening",
+			fs.Bavail*uint64(fs.Bsize)>>10, dir, minFreeToReopen>>20)
+	}
+	return Open(dir, opts, log)
+}
+
 // openStorage opens the store on any LevelDB storage, which lets tests
 // inject disk faults; the store closes stor.
 func openStorage(stor storage.Storage, opts Options, log *slog.Logger) (*Store, error) {
@@ -129,7 +165,7 @@ func openStorage(stor storage.Storage, opts Options, log *slog.Logger) (*Store, 
 		return nil, err
 	}
 	s := &Store{db: db, stor: stor, log: log.With("component", "store"), opts: opts,
-		queue: make(chan *Commit, opts.QueueLen), done: make(chan struct{})}
+		queue: make(chan *Commit, opts.QueueLen), done: make(chan struct{}), failedCh: make(chan struct{})}
 	if err := s.loadMeta(); err != nil {
 		db.Close()
 		return nil, err
@@ -139,9 +175,21 @@ func openStorage(stor storage.Storage, opts Options, log *slog.Logger) (*Store, 
 }
 
 func (s *Store) loadMeta() error {
+	v, err := s.db.Get(keyEpoch, nil)
+	switch {
+	case err == nil && len(v) == 8:
+		s.epoch = binary.BigEndian.Uint64(v)
+	case err == nil:
+		return fmt.Errorf("epoch: %w", errCorrupt)
+	case !errors.Is(err, leveldb.ErrNotFound):
+		return err
+	}
+	// A store left half restored keeps its fenced epoch, so that it
+	// refuses older masters, and shows an empty log: any master sends it
+	// a snapshot (see Restoring).
 	if _, err := s.db.Get(keyRestoring, nil); err == nil {
 		s.failed = ErrRestoreInterrupted
-		s.log.Error("a snapshot restore was interrupted; refusing writes until restored again")
+		s.log.Warn("a snapshot restore was interrupted; refusing writes until a master sends a snapshot again")
 		return nil
 	} else if !errors.Is(err, leveldb.ErrNotFound) {
 		return err
@@ -161,17 +209,30 @@ func (s *Store) loadMeta() error {
 			return fmt.Errorf("%s: %w", m.key[1:], err)
 		}
 	}
-	v, err := s.db.Get(keyEpoch, nil)
-	switch {
-	case err == nil && len(v) == 8:
-		s.epoch = binary.BigEndian.Uint64(v)
-	case err == nil:
-		return fmt.Errorf("epoch: %w", errCorrupt)
-	case !errors.Is(err, leveldb.ErrNotFound):
-		return err
-	}
 	s.epoch = max(s.epoch, s.end.Epoch)
 	return nil
+}
+
+// Failed is closed once a write has failed: the store refuses writes
+// until it is reopened (Err says why).
+func (s *Store) Failed() <-chan struct{} { return s.failedCh }
+
+// Closed is closed once Close has stopped the committer.
+func (s *Store) Closed() <-chan struct{} { return s.done }
+
+// Err is why the store refuses writes, or nil.
+func (s *Store) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// Restoring reports a store whose snapshot restore was broken off: its
+// state and log are partial until a new Restore completes.
+func (s *Store) Restoring() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed == ErrRestoreInterrupted
 }
 
 // Scan calls fn for every key with the prefix, in key order; key and value
@@ -252,7 +313,12 @@ func (s *Store) Close() error {
 // must return in bounded time (give up without a quorum, or when ctx ends
 // at Close): while 1024 records wait for it, the committer waits too.
 type Confirmer interface {
-	Confirm(ctx context.Context, rec Record) error
+	// since is when the first of the record's commits was submitted: the
+	// Confirmer's time limit runs from there, so records waiting behind
+	// one another do not add up their waits. until, when not zero, is when
+	// the confirmation goes stale: past it, nobody may be told of it (see
+	// Commit.ValidUntil).
+	Confirm(ctx context.Context, rec Record, since time.Time) (until time.Time, err error)
 }
 
 // Tap is an optional part of a Confirmer: Written sees each record, in

@@ -19,6 +19,13 @@ confirmed = set()
 next_host = [0]
 
 
+def confirm(n):
+    """Notes message n as PUBACKed; lock is held."""
+    if n not in confirmed:
+        confirmed.add(n)
+        say("confirmed", n)
+
+
 def connect():
     """A connected client, trying the hosts in turn for up to 60 s."""
     deadline = time.time() + 60
@@ -26,18 +33,22 @@ def connect():
         host, port = hosts[next_host[0] % len(hosts)]
         next_host[0] += 1
         up, down = threading.Event(), threading.Event()
-        inflight = {}
+        inflight, early = {}, set()
         c = mqtt.Client(client_id="failover-pub", clean_session=True)
         c.max_inflight_messages_set(100)
         c.on_connect = lambda cl, u, f, rc: up.set() if rc == 0 else down.set()
         c.on_disconnect = lambda cl, u, rc: down.set()
 
-        def on_publish(cl, u, mid, inflight=inflight):
+        # paho calls on_publish holding its own lock, which publish()
+        # takes too: publish() is never called holding ours, and a PUBACK
+        # may come before its message id is noted.
+        def on_publish(cl, u, mid, inflight=inflight, early=early):
             with lock:
                 n = inflight.pop(mid, None)
-                if n is not None and n not in confirmed:
-                    confirmed.add(n)
-                    say("confirmed", n)
+                if n is None:
+                    early.add(mid)
+                else:
+                    confirm(n)
         c.on_publish = on_publish
         try:
             c.connect(host, port, keepalive=5)
@@ -46,22 +57,26 @@ def connect():
             continue
         c.loop_start()
         if up.wait(2) and not down.is_set():
-            return c, inflight, down
+            return c, inflight, early, down
         c.loop_stop()
         time.sleep(0.1)
     sys.exit("no broker accepted a connection within 60s")
 
 
 while len(confirmed) < count:
-    c, inflight, down = connect()
+    c, inflight, early, down = connect()
     with lock:
         todo = [i for i in range(count) if i not in confirmed]
     for i in todo:
         if down.is_set():
             break
+        info = c.publish(topic, "m-%05d" % i, qos=1)
         with lock:
-            info = c.publish(topic, "m-%05d" % i, qos=1)
-            inflight[info.mid] = i
+            if info.mid in early:
+                early.discard(info.mid)
+                confirm(i)
+            else:
+                inflight[info.mid] = i
         time.sleep(pace)
     while len(confirmed) < count and not down.is_set():
         time.sleep(0.05)

@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/protocols/amqp/wire"
@@ -36,13 +37,14 @@ func (c *conn) confirmLoop() {
 	defer close(c.confirmed)
 	var run *session
 	var first, last uint32
+	var until time.Time // the soonest any acceptance of the run goes stale
 	flush := func() {
 		if run != nil {
 			c.mu.Lock()
 			l := last
-			c.send(run.channel, &wire.Disposition{Role: wire.RoleReceiver, First: first, Last: &l, Settled: true, State: &wire.Accepted{}})
+			c.sendUntil(run.channel, &wire.Disposition{Role: wire.RoleReceiver, First: first, Last: &l, Settled: true, State: &wire.Accepted{}}, until)
 			c.mu.Unlock()
-			run = nil
+			run, until = nil, time.Time{}
 		}
 	}
 	for {
@@ -73,6 +75,9 @@ func (c *conn) confirmLoop() {
 				run, first = it.l.s, it.id
 			}
 			last = it.id
+			if u := it.conf.ValidUntil(); !u.IsZero() && (until.IsZero() || u.Before(until)) {
+				until = u
+			}
 		}
 		c.mu.Lock()
 		it.l.unconfirmed--

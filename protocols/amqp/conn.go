@@ -67,7 +67,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, sessions: map[uint16]*session{},
 		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{})}
-	c.out = conns.NewOutbox(nc, writeBytes, func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, emptyFrame)
+	c.out = conns.NewOutbox(nc, writeBytes, func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false) }, emptyFrame)
 	c.in = conns.NewTimedReader(nc, c.out.Draining, connectTimeout)
 	c.br = bufio.NewReaderSize(c.in, 16<<10)
 	c.fr = wire.NewFrameReader(c.br, wire.MinMaxFrameSize)
@@ -304,6 +304,12 @@ func frame(ch uint16, p wire.Performative, payload []byte) []byte {
 
 func (c *conn) send(ch uint16, p wire.Performative) { c.out.Send(frame(ch, p, nil)) }
 
+// sendUntil sends an answer that confirms something, not after until
+// (core.Confirmation.ValidUntil).
+func (c *conn) sendUntil(ch uint16, p wire.Performative, until time.Time) {
+	c.out.SendUntil(frame(ch, p, nil), until)
+}
+
 func (c *conn) sendLast(p wire.Performative) { c.out.SendLast(frame(0, p, nil)) }
 
 // closeWith sends close with err and ends the connection after it.
@@ -333,7 +339,7 @@ func condition(err error) wire.Symbol {
 		return wire.CondInvalidField
 	case errors.Is(err, core.ErrDurableInUse), errors.Is(err, core.ErrClientIDInUse):
 		return wire.CondResourceLocked
-	case errors.Is(err, core.ErrDestinationFull):
+	case errors.Is(err, core.ErrDestinationFull), errors.Is(err, core.ErrTransactionTooBig):
 		return wire.CondResourceLimitExceeded
 	case errors.Is(err, core.ErrClosed), errors.Is(err, core.ErrNotMaster):
 		return wire.CondConnectionForced

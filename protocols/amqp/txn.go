@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/protocols/amqp/wire"
@@ -27,7 +28,7 @@ var txnCapabilities = []wire.Symbol{"amqp:local-transactions", "amqp:multi-txns-
 // the transaction error.
 func (l *link) coordinate(in *incoming) {
 	c := l.s.c
-	state, err := l.control(in.payload)
+	state, until, err := l.control(in.payload)
 	if err != nil {
 		c.srv.log.Info("transaction refused", "remote", c.nc.RemoteAddr(), "condition", err.Condition, "err", err.Description)
 		state = &wire.Rejected{Error: err}
@@ -35,33 +36,35 @@ func (l *link) coordinate(in *incoming) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !in.settled {
-		c.send(l.s.channel, &wire.Disposition{Role: wire.RoleReceiver, First: in.id, Settled: true, State: state})
+		c.sendUntil(l.s.channel, &wire.Disposition{Role: wire.RoleReceiver, First: in.id, Settled: true, State: state}, until)
 	}
 	l.topUp()
 }
 
-func (l *link) control(payload []byte) (wire.DeliveryState, *wire.Error) {
+// control runs a Declare or a Discharge; until is when a committed
+// discharge's acceptance goes stale (core.Confirmation.ValidUntil).
+func (l *link) control(payload []byte) (state wire.DeliveryState, until time.Time, werr *wire.Error) {
 	c := l.s.c
 	m, err := wire.DecodeMessage(payload)
 	if err != nil {
-		return nil, &wire.Error{Condition: wire.CondDecodeError, Description: err.Error()}
+		return nil, until, &wire.Error{Condition: wire.CondDecodeError, Description: err.Error()}
 	}
 	var declare wire.Declare
 	var discharge wire.Discharge
 	switch {
 	case wire.DescribedAs(m.Value, &declare) == nil:
 		if declare.GlobalID != nil {
-			return nil, &wire.Error{Condition: wire.CondNotImplemented, Description: "distributed transactions are not supported"}
+			return nil, until, &wire.Error{Condition: wire.CondNotImplemented, Description: "distributed transactions are not supported"}
 		}
 		c.txnSeq++
 		id := strconv.FormatUint(c.txnSeq, 10)
 		if err := c.sess.Begin(id); err != nil {
-			return nil, &wire.Error{Condition: condition(err), Description: err.Error()}
+			return nil, until, &wire.Error{Condition: condition(err), Description: err.Error()}
 		}
 		c.mu.Lock()
 		l.txns[id] = struct{}{}
 		c.mu.Unlock()
-		return &wire.Declared{TxnID: []byte(id)}, nil
+		return &wire.Declared{TxnID: []byte(id)}, until, nil
 	case wire.DescribedAs(m.Value, &discharge) == nil:
 		id := string(discharge.TxnID)
 		c.mu.Lock()
@@ -71,17 +74,21 @@ func (l *link) control(payload []byte) (wire.DeliveryState, *wire.Error) {
 		if discharge.Fail {
 			err = c.sess.Abort(id)
 		} else {
-			err = c.sess.Commit(c.ctx, id)
+			var conf core.Confirmation
+			if conf, err = c.sess.Commit(c.ctx, id); err == nil {
+				err = conf.Wait(c.ctx)
+				until = conf.ValidUntil()
+			}
 		}
 		switch {
 		case errors.Is(err, core.ErrUnknownTransaction):
-			return nil, &wire.Error{Condition: wire.CondTransactionUnknownID, Description: fmt.Sprintf("no transaction %q", id)}
+			return nil, until, &wire.Error{Condition: wire.CondTransactionUnknownID, Description: fmt.Sprintf("no transaction %q", id)}
 		case err != nil:
-			return nil, &wire.Error{Condition: wire.CondTransactionRollback, Description: err.Error()}
+			return nil, until, &wire.Error{Condition: wire.CondTransactionRollback, Description: err.Error()}
 		}
-		return &wire.Accepted{}, nil
+		return &wire.Accepted{}, until, nil
 	}
-	return nil, &wire.Error{Condition: wire.CondDecodeError, Description: "a coordinator takes declare and discharge messages"}
+	return nil, until, &wire.Error{Condition: wire.CondDecodeError, Description: "a coordinator takes declare and discharge messages"}
 }
 
 // abortOpen rolls back what a closing coordinator link declared and never

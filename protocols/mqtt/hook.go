@@ -144,7 +144,12 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, packets.ErrUnspecifiedError
 	}
 	if pk.FixedHeader.Qos != 1 {
-		if err := h.send(sess.cs, pk); err != nil {
+		if err := h.send(sess.cs, pk); errors.Is(err, errStale) {
+			// mochi answers as soon as this returns: no answer at all.
+			h.s.log.Warn("a confirmation went stale before it was sent: closing the connection", "client", cl.ID)
+			cl.Stop(packets.ErrServerUnavailable)
+			return pk, packets.ErrRejectPacket
+		} else if err != nil {
 			return pk, h.refuse(cl, pk, err)
 		}
 		return pk, packets.CodeSuccessIgnore
@@ -184,6 +189,9 @@ func reasonFor(err error) packets.Code {
 	return packets.ErrImplementationSpecificError
 }
 
+// errStale is a send confirmed too late to say so (core.Stale).
+var errStale = errors.New("mqtt: the confirmation went stale")
+
 // send puts a PUBLISH (or a will) into the core and returns once it is
 // durable.
 func (h *hook) send(cs *core.Session, pk packets.Packet) error {
@@ -191,7 +199,13 @@ func (h *hook) send(cs *core.Session, pk packets.Packet) error {
 	if err != nil {
 		return err
 	}
-	return conf.Wait(context.Background())
+	if err := conf.Wait(context.Background()); err != nil {
+		return err
+	}
+	if core.Stale(conf) {
+		return errStale
+	}
+	return nil
 }
 
 // sendAsync puts a PUBLISH into the core, and a retained one into the

@@ -236,6 +236,11 @@ func (sess *session) ack() {
 			sess.s.log.Warn("publish not durable", "client", sess.id, "err", err)
 			ack.ReasonCode = reasonFor(err).Code
 			a.cl.WritePacket(ack)
+		case core.Stale(a.conf):
+			// Durable, but too late to say so: this node may no longer
+			// be the master. The client sends it again elsewhere.
+			sess.s.log.Warn("a confirmation went stale before it was sent: closing the connection", "client", sess.id)
+			a.cl.Stop(packets.ErrServerUnavailable)
 		default:
 			a.cl.WritePacket(ack)
 		}
@@ -291,7 +296,7 @@ func (sess *session) write(o outgoing) {
 			cl.WritePacket(*pk)
 		}
 		if o.retained == nil {
-			sess.cs.Ack(context.Background(), "", o.d.Tag, false, false)
+			sess.cs.Ack(context.Background(), "", o.d.Tag, false)
 		}
 		return
 	}
@@ -374,7 +379,7 @@ func (sess *session) acknowledged(packetID uint16) {
 	delete(sess.pending, packetID)
 	sess.mu.Unlock()
 	if ok {
-		sess.cs.Ack(context.Background(), "", tag, false, false)
+		sess.cs.Ack(context.Background(), "", tag, false)
 	}
 }
 

@@ -74,7 +74,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	// The version is read when the frame is written: the CONNECTED frame
 	// goes out before the negotiated version applies.
 	c.out = conns.NewOutbox(nc, func(w *bufio.Writer, f *frame.Frame) error { return writeFrame(w, c.version, f) },
-		func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, []byte{'\n'})
+		func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false) }, []byte{'\n'})
 	c.in = conns.NewTimedReader(nc, c.out.Draining, s.opts.ConnectTimeout)
 	c.r = newReader(c.in, s.opts)
 	return c
@@ -151,11 +151,12 @@ func (c *conn) receipt(f *frame.Frame) {
 	}
 }
 
-// confirmItem is a frame's outcome waiting its turn: a send's durability,
-// then its receipt, or the end of the connection after DISCONNECT.
+// confirmItem is a frame's outcome waiting its turn: the durability of a
+// send, an ACK or a COMMIT, then its receipt, or the end of the
+// connection after DISCONNECT.
 type confirmItem struct {
 	conf    core.Confirmation // nil: nothing to wait for
-	dest    string
+	what    string            // for the ERROR when it fails: "send to /queue/a", "COMMIT t1"
 	receipt string
 	last    bool
 }
@@ -183,16 +184,18 @@ func (c *conn) confirmLoop() {
 		case <-c.ctx.Done():
 			return
 		}
+		var until time.Time
 		if it.conf != nil {
 			if err := it.conf.Wait(c.ctx); err != nil {
 				if c.ctx.Err() == nil {
-					c.fail(fmt.Errorf("send to %s failed: %w", it.dest, err), it.receipt)
+					c.fail(fmt.Errorf("%s failed: %w", it.what, err), it.receipt)
 				}
 				return
 			}
+			until = it.conf.ValidUntil()
 		}
 		if it.receipt != "" {
-			c.reply(frame.New(frame.RECEIPT, frame.ReceiptId, it.receipt))
+			c.out.SendUntil(frame.New(frame.RECEIPT, frame.ReceiptId, it.receipt), until)
 		}
 		if it.last {
 			c.out.End()

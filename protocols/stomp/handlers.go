@@ -42,7 +42,7 @@ func (c *conn) send(f *frame.Frame) error {
 	}
 	receipt := f.Header.Get(frame.Receipt)
 	if conf != core.Confirmed || receipt != "" {
-		c.confirm(confirmItem{conf: conf, dest: ds, receipt: receipt})
+		c.confirm(confirmItem{conf: conf, what: "send to " + ds, receipt: receipt})
 	}
 	return nil
 }
@@ -133,11 +133,11 @@ func (c *conn) ack(f *frame.Frame) error {
 	s := c.subs[ref.sub]
 	cumulative := s != nil && s.ack == ackClient
 	tx := f.Header.Get(frame.Transaction)
+	conf := core.Confirmed
 	if f.Command == frame.NACK {
 		err = c.sess.Nack(tx, ref.tag, cumulative)
 	} else {
-		_, receipt := f.Header.Contains(frame.Receipt)
-		err = c.sess.Ack(c.ctx, tx, ref.tag, cumulative, receipt)
+		conf, err = c.sess.Ack(c.ctx, tx, ref.tag, cumulative)
 	}
 	if errors.Is(err, core.ErrUnknownDelivery) {
 		return protocolErrorf("%s of a message that is not awaiting acknowledgement on this connection", f.Command)
@@ -146,7 +146,9 @@ func (c *conn) ack(f *frame.Frame) error {
 		return err
 	}
 	c.forget(ref, cumulative)
-	c.receipt(f)
+	if r, ok := f.Header.Contains(frame.Receipt); ok {
+		c.confirm(confirmItem{conf: conf, what: f.Command, receipt: r})
+	}
 	return nil
 }
 
@@ -203,18 +205,21 @@ func (c *conn) transaction(f *frame.Frame) error {
 		return protocolErrorf("%s frame has no transaction header", f.Command)
 	}
 	var err error
+	conf := core.Confirmed
 	switch f.Command {
 	case frame.BEGIN:
 		err = c.sess.Begin(tx)
 	case frame.COMMIT:
-		err = c.sess.Commit(c.ctx, tx)
+		conf, err = c.sess.Commit(c.ctx, tx)
 	default:
 		err = c.sess.Abort(tx)
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s failed: %w", f.Command, tx, err)
 	}
-	c.receipt(f)
+	if conf != core.Confirmed || f.Header.Get(frame.Receipt) != "" {
+		c.confirm(confirmItem{conf: conf, what: f.Command + " " + tx, receipt: f.Header.Get(frame.Receipt)})
+	}
 	return nil
 }
 

@@ -30,10 +30,11 @@ type Outbox[P any] struct {
 }
 
 type item[P any] struct {
-	p    P
-	has  bool
-	tag  uint64
-	last bool
+	p     P
+	has   bool
+	tag   uint64
+	last  bool
+	until time.Time // a confirmation's: not written after it (SendUntil)
 }
 
 // NewOutbox writes each item with write; ack acknowledges a delivery once
@@ -48,6 +49,14 @@ func (o *Outbox[P]) Send(p P) { o.put(item[P]{p: p, has: true}) }
 
 // SendAcked queues p and acknowledges tag once p is written.
 func (o *Outbox[P]) SendAcked(p P, tag uint64) { o.put(item[P]{p: p, has: true, tag: tag}) }
+
+// SendUntil queues p, a confirmation that goes stale at until (a core
+// Confirmation's ValidUntil; zero never does): if the writer gets to it
+// later, or is about to put it on the wire later, the connection is
+// closed instead, and the client, not told, sends again what it sent.
+// The check is made right before the system call, so that a process
+// paused after confirming does not confirm once it wakes.
+func (o *Outbox[P]) SendUntil(p P, until time.Time) { o.put(item[P]{p: p, has: true, until: until}) }
 
 // SendLast queues p as the last item: the connection's writes end after
 // it, and what is queued later is dropped.
@@ -107,6 +116,8 @@ func (o *Outbox[P]) Draining() bool { return o.draining.Load() }
 func (o *Outbox[P]) Run() {
 	defer close(o.done)
 	w := bufio.NewWriterSize(o.nc, 64<<10)
+	var until time.Time // the soonest a buffered confirmation goes stale
+	stale := func() bool { return !until.IsZero() && time.Now().After(until) }
 	for {
 		o.mu.Lock()
 		items := o.items
@@ -114,10 +125,11 @@ func (o *Outbox[P]) Run() {
 		idle := o.idle
 		o.mu.Unlock()
 		if len(items) == 0 {
-			if w.Buffered() > 0 && w.Flush() != nil {
+			if w.Buffered() > 0 && (stale() || w.Flush() != nil) {
 				o.nc.Close()
 				return
 			}
+			until = time.Time{}
 			var tick <-chan time.Time
 			if idle > 0 {
 				tick = time.After(idle)
@@ -130,7 +142,14 @@ func (o *Outbox[P]) Run() {
 			continue
 		}
 		for _, it := range items {
+			if !it.until.IsZero() && (until.IsZero() || it.until.Before(until)) {
+				until = it.until
+			}
 			if it.has {
+				if stale() {
+					o.nc.Close()
+					return
+				}
 				if err := o.write(w, it.p); err != nil {
 					o.nc.Close()
 					return
@@ -140,7 +159,9 @@ func (o *Outbox[P]) Run() {
 				o.ack(it.tag)
 			}
 			if it.last {
-				w.Flush()
+				if !stale() {
+					w.Flush()
+				}
 				o.endWrites()
 				return
 			}

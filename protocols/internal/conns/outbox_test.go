@@ -71,3 +71,35 @@ func TestOutboxBeatsWhenIdle(t *testing.T) {
 		t.Fatalf("read %q, %v: want the beat", b, err)
 	}
 }
+
+// TestOutboxDropsStaleConfirmations: a confirmation whose validity ended
+// before the writer got to it is never written, nor anything buffered
+// with it; the connection closes instead. One still valid goes out.
+func TestOutboxDropsStaleConfirmations(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		until time.Time
+		want  string
+	}{
+		{"valid", time.Now().Add(time.Minute), "ab"},
+		{"no limit", time.Time{}, "ab"},
+		{"stale", time.Now().Add(-time.Millisecond), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := tcpPair(t)
+			o := NewOutbox(server, func(w *bufio.Writer, s string) error {
+				_, err := w.WriteString(s)
+				return err
+			}, nil, []byte("."))
+			o.Send("a")
+			o.SendUntil("b", tc.until)
+			o.End()
+			go o.Run()
+			got, _ := io.ReadAll(client)
+			if string(got) != tc.want {
+				t.Errorf("wrote %q, want %q", got, tc.want)
+			}
+			<-o.Done()
+		})
+	}
+}

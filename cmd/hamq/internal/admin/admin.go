@@ -29,6 +29,9 @@ type Info struct {
 	Name    string
 	Version string
 	End     func() store.Position
+	// Health is "ok", or what keeps the node from serving: a store that
+	// failed and is not reopened yet.
+	Health func() string
 	// Cluster is the node's HA status; nil for a standalone broker.
 	Cluster func() ha.Status
 }
@@ -106,6 +109,7 @@ func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
 		"rssBytes": rss(), "cpuSeconds": cpuSeconds(), "goroutines": runtime.NumGoroutine(), "memory": memory(),
 		"uptimeSeconds": int64(time.Since(h.started).Seconds()),
 		"storeEnd":      map[string]uint64{"epoch": end.Epoch, "index": end.Index},
+		"health":        h.info.Health(),
 	}
 	if h.info.Cluster != nil {
 		st := h.info.Cluster()

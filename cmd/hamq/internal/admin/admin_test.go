@@ -26,7 +26,7 @@ func TestAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	srv := httptest.NewServer(New(func() *core.Broker { return b }, Info{Name: "n1", Version: "test", End: st.End}))
+	srv := httptest.NewServer(New(func() *core.Broker { return b }, Info{Name: "n1", Version: "test", End: st.End, Health: func() string { return "ok" }}))
 	defer srv.Close()
 
 	call := func(method, path, body string, wantStatus int, into any) {
@@ -118,7 +118,7 @@ func TestAPI(t *testing.T) {
 func TestMetricsOfASlave(t *testing.T) {
 	st := ha.Status{Role: ha.RoleSlave, Epoch: 7, End: store.Position{Epoch: 7, Index: 42}}
 	srv := httptest.NewServer(New(func() *core.Broker { return nil },
-		Info{Name: "n2", End: func() store.Position { return st.End }, Cluster: func() ha.Status { return st }}))
+		Info{Name: "n2", End: func() store.Position { return st.End }, Health: func() string { return "ok" }, Cluster: func() ha.Status { return st }}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {

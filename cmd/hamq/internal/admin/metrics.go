@@ -30,6 +30,8 @@ var (
 	epochDesc     = desc("epoch", "The cluster epoch the node is in (0 standalone).")
 	logEndDesc    = desc("log_end_index", "Position of the last record in the node's store log.")
 	slaveAckDesc  = desc("slave_acked_index", "On the master: the log position each slave has acknowledged.", "slave")
+	healthyDesc   = desc("healthy", "1 while the node's store works; 0 while it failed and is not reopened yet.")
+	catchUpDesc   = desc("catchup_bytes", "A transfer into the node's store under way (snapshot, records or fetch): bytes done, and the total when known.", "phase", "kind")
 	connsDesc     = desc("connections", "Open client connections, by protocol.", "protocol")
 	messagesDesc  = desc("destination_messages", "Messages a destination holds, pending and unacknowledged.", "destination")
 	enqueuedDesc  = desc("destination_enqueued_total", "Messages sent to a destination.", "destination")
@@ -42,7 +44,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{roleDesc, epochDesc, logEndDesc, slaveAckDesc, connsDesc, messagesDesc,
+	for _, d := range []*prometheus.Desc{roleDesc, epochDesc, logEndDesc, slaveAckDesc, healthyDesc, catchUpDesc, connsDesc, messagesDesc,
 		enqueuedDesc, dequeuedDesc, consumersDesc, deadDesc, expiredDesc, droppedDesc, memoryDesc} {
 		ch <- d
 	}
@@ -64,6 +66,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for id, p := range st.Peers {
 			gauge(slaveAckDesc, float64(p.Acked), id)
 		}
+		if c := st.CatchUp; c != nil {
+			gauge(catchUpDesc, float64(c.DoneBytes), c.Phase, "done")
+			gauge(catchUpDesc, float64(c.TotalBytes), c.Phase, "total")
+		}
 	} else {
 		gauge(epochDesc, 0)
 	}
@@ -75,6 +81,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(roleDesc, v, r)
 	}
 	gauge(logEndDesc, float64(h.info.End().Index))
+	healthy := 0.0
+	if h.info.Health() == "ok" {
+		healthy = 1
+	}
+	gauge(healthyDesc, healthy)
 	b := h.core()
 	if b == nil {
 		return // not serving: no destinations to speak of

@@ -200,6 +200,7 @@ type Cluster struct {
 	Hostname         string   `yaml:"hostname"`
 	Sync             string   `yaml:"sync" enum:"quorum_mem,quorum_disk"`
 	ConfirmTimeout   Duration `yaml:"confirmTimeout" min:"1"`
+	Secret           string   `yaml:"secret"`
 }
 
 // Default is the configuration conf/hamq.yaml documents (a test keeps the
@@ -243,7 +244,7 @@ func (c Config) HA() ha.Config {
 	}
 	return ha.Config{BrokerName: c.Broker.Name, Replicas: k.Replicas, Bind: string(k.Bind), Hostname: k.Hostname,
 		ZKAddress: k.ZKAddress, ZKPath: k.ZKPath, ZKSessionTimeout: time.Duration(k.ZKSessionTimeout), Sync: k.Sync,
-		Admin: admin, ConfirmTimeout: time.Duration(k.ConfirmTimeout)}
+		Admin: admin, ConfirmTimeout: time.Duration(k.ConfirmTimeout), Secret: k.Secret}
 }
 
 // Core gives the destination core's part.
