@@ -38,6 +38,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building hamq:", err)
 		os.Exit(1)
 	}
+	// The chaos suite (e2e/chaos) runs clusters too, and go test ./... runs
+	// packages in parallel: one package's clusters at a time, so that
+	// neither's timing suffers the other's load. Released at exit.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "hamq-e2e.lock"), os.O_CREATE|os.O_RDONLY, 0o666)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hamq-e2e.lock:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -1,7 +1,9 @@
 // Package ensemble runs a ZooKeeper ensemble of local processes from
 // Debian's zookeeper package, on loopback: `hamq demo` starts one for a
 // newcomer, and the tests start one per cluster test, since hamq's HA is
-// proven against the real ZooKeeper, never a fake.
+// proven against the real ZooKeeper, never a fake. StartWith places the
+// members on addresses of their own instead (the chaos suite runs each in
+// a network namespace, so that a node can be cut off from it).
 package ensemble
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,28 +43,69 @@ type Ensemble struct {
 type member struct {
 	id                 int
 	dir                string
+	host               string
 	client, peer, elec int
+	wrap               []string
 	cmd                *exec.Cmd
 	exited             chan struct{}
 }
 
+// Options say where the members run. The zero value is Start's: every
+// member on loopback with free ports, as a plain child process.
+type Options struct {
+	// Hosts, when set, gives member i the address Hosts[i], on which it
+	// serves ZooKeeper's default ports (client 2181, quorum 2888, election
+	// 3888): each member needs an address of its own, such as one inside
+	// a network namespace.
+	Hosts []string
+	// Wrap, when set, is the command prefix member i runs under, such as
+	// ip netns exec NAME. The prefix must exec the member, so that Kill
+	// ends the member itself.
+	Wrap func(i int) []string
+}
+
+// Default ports of a member given a host of its own.
+const (
+	clientPort   = 2181
+	quorumPort   = 2888
+	electionPort = 3888
+)
+
 // Start runs n members with their data under dir and returns once every
 // one of them serves as leader or follower (or standalone, for n = 1).
 func Start(ctx context.Context, dir string, n int) (*Ensemble, error) {
+	return StartWith(ctx, dir, n, Options{})
+}
+
+// StartWith is Start with the members placed as opts says.
+func StartWith(ctx context.Context, dir string, n int, opts Options) (*Ensemble, error) {
 	if _, err := os.Stat(jar); err != nil {
 		return nil, ErrNotInstalled
 	}
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, ErrNotInstalled
 	}
-	ports, err := FreePorts(3 * n)
-	if err != nil {
-		return nil, err
+	if opts.Hosts != nil && len(opts.Hosts) != n {
+		return nil, fmt.Errorf("ensemble: %d hosts for %d members", len(opts.Hosts), n)
+	}
+	var ports []int
+	if opts.Hosts == nil {
+		var err error
+		if ports, err = FreePorts(3 * n); err != nil {
+			return nil, err
+		}
 	}
 	e := &Ensemble{dir: dir}
 	for i := range n {
-		m := &member{id: i + 1, dir: filepath.Join(dir, fmt.Sprintf("zk%d", i+1)),
-			client: ports[3*i], peer: ports[3*i+1], elec: ports[3*i+2]}
+		m := &member{id: i + 1, dir: filepath.Join(dir, fmt.Sprintf("zk%d", i+1))}
+		if opts.Hosts == nil {
+			m.host, m.client, m.peer, m.elec = "127.0.0.1", ports[3*i], ports[3*i+1], ports[3*i+2]
+		} else {
+			m.host, m.client, m.peer, m.elec = opts.Hosts[i], clientPort, quorumPort, electionPort
+		}
+		if opts.Wrap != nil {
+			m.wrap = opts.Wrap(i)
+		}
 		e.members = append(e.members, m)
 	}
 	for _, m := range e.members {
@@ -135,13 +179,13 @@ func (e *Ensemble) write(m *member) error {
 	cfg := []string{
 		"tickTime=500", "initLimit=20", "syncLimit=5",
 		"dataDir=" + filepath.Join(m.dir, "data"),
-		"clientPort=" + strconv.Itoa(m.client), "clientPortAddress=127.0.0.1",
+		"clientPort=" + strconv.Itoa(m.client), "clientPortAddress=" + m.host,
 		"admin.enableServer=false", "4lw.commands.whitelist=srvr,ruok",
 		"maxSessionTimeout=20000",
 	}
 	if len(e.members) > 1 {
 		for _, o := range e.members {
-			cfg = append(cfg, fmt.Sprintf("server.%d=127.0.0.1:%d:%d", o.id, o.peer, o.elec))
+			cfg = append(cfg, fmt.Sprintf("server.%d=%s:%d:%d", o.id, o.host, o.peer, o.elec))
 		}
 	}
 	if err := os.WriteFile(filepath.Join(m.dir, "zoo.cfg"), []byte(strings.Join(cfg, "\n")+"\n"), 0o644); err != nil {
@@ -157,7 +201,7 @@ func (e *Ensemble) Connect() string { return strings.Join(e.Addrs(), ",") }
 func (e *Ensemble) Addrs() []string {
 	var out []string
 	for _, m := range e.members {
-		out = append(out, fmt.Sprintf("127.0.0.1:%d", m.client))
+		out = append(out, net.JoinHostPort(m.host, strconv.Itoa(m.client)))
 	}
 	return out
 }
@@ -170,9 +214,10 @@ func (e *Ensemble) Restart(i int) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("java", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+	args := append(slices.Clip(m.wrap), "java", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
 		"-Dzookeeper.root.logger=INFO,CONSOLE", "-Dzookeeper.console.threshold=INFO",
 		"-cp", confDir+":"+jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", filepath.Join(m.dir, "zoo.cfg"))
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that a Ctrl-C meant for hamq demo reaches
 	// the members only through Close, in order.
@@ -215,7 +260,7 @@ func (e *Ensemble) WaitReady(ctx context.Context) error {
 			continue
 		}
 		for {
-			mode, err := srvr(m.client)
+			mode, err := srvr(m.host, m.client)
 			if err == nil && mode != "" {
 				break
 			}
@@ -231,9 +276,15 @@ func (e *Ensemble) WaitReady(ctx context.Context) error {
 	return nil
 }
 
+// Mode is what member i says it is: leader, follower or standalone.
+func (e *Ensemble) Mode(i int) (string, error) {
+	m := e.members[i]
+	return srvr(m.host, m.client)
+}
+
 // srvr asks a member's mode with the four-letter command.
-func srvr(port int) (string, error) {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+func srvr(host string, port int) (string, error) {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), time.Second)
 	if err != nil {
 		return "", err
 	}
