@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	// Held to the end: a file nothing refers to any more is closed by its
+	// finalizer, and the lock with it.
+	lock.Close()
 	os.Exit(code)
 }
 
