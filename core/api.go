@@ -18,6 +18,9 @@ type Store interface {
 	// Confirmer's, or the caller's when it fails at once). then must not
 	// block: the committer waits for it.
 	SubmitThen(ops []store.Op, then func(error)) *store.Commit
+	// SubmitLazy is Submit for what nobody waits to be durable: it needs
+	// no fsync of its own, and a crash may lose it.
+	SubmitLazy(ops []store.Op) *store.Commit
 	// Scan calls fn for every key with the prefix, in key order.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
 	// Get reads one key; found is false when it is not there (yet).

@@ -202,8 +202,9 @@ func (b *Broker) route(from *Session, m *Message) (routed, error) {
 // locks of every queue involved, in the store as one record. It returns the
 // store commit to wait on, or nil when nothing needed storing. When
 // something is stored, every copy the sends make, stored or not, waits for
-// the commit before it is dispatched.
-func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (*store.Commit, error) {
+// the commit before it is dispatched. Acknowledgements alone that nobody
+// waits on are lazy (store.SubmitLazy): they ride on the next fsync.
+func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight, lazy bool) (*store.Commit, error) {
 	for _, r := range sends {
 		if err := r.d.waitSpace(ctx, b.cfg.SendTimeout); err != nil {
 			return nil, fmt.Errorf("send to %s: %w", r.d.dest, err)
@@ -264,6 +265,9 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight) (
 		ops = append(ops, store.Op{Key: counterKey(d.dest), Value: encodeCounters(d.counters())})
 	}
 	if w == nil {
+		if lazy && len(sends) == 0 {
+			return b.st.SubmitLazy(ops), nil
+		}
 		return b.st.Submit(ops), nil
 	}
 	c := b.st.SubmitThen(ops, func(err error) { b.committed(w, err, sends, targets) })
@@ -353,7 +357,7 @@ func (b *Broker) redeliver(a *inflight, how putBack) {
 		a.e.notBefore = time.Now().Add(b.redeliveryDelay(count))
 		if a.e.stored {
 			// Keep the count so a restart does not reset the limit.
-			b.st.Submit([]store.Op{{Key: messageKey(q.storeName, a.e.seq), Value: encodeMessage(a.e.msg)}})
+			b.st.SubmitLazy([]store.Op{{Key: messageKey(q.storeName, a.e.seq), Value: encodeMessage(a.e.msg)}})
 		}
 	}
 	q.requeue(a.e)

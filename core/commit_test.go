@@ -349,7 +349,7 @@ func TestConcurrentSendsDispatchedOnceConfirmed(t *testing.T) {
 						violations = append(violations, fmt.Sprintf("%s got %s before its commit was confirmed", kind, d.Msg.ID))
 					}
 					mu.Unlock()
-					if _, err := s.Ack(ctx, "", d.Tag, false); err != nil {
+					if _, err := s.Ack(ctx, "", d.Tag, false, false); err != nil {
 						t.Error(err)
 						return
 					}
@@ -488,7 +488,7 @@ func TestNoDeadlockWithFullCommitQueue(t *testing.T) {
 					defer wg.Done()
 					for range senders * tc.perSender {
 						d := <-c
-						if _, err := s.Ack(ctx, "", d.Tag, false); err != nil {
+						if _, err := s.Ack(ctx, "", d.Tag, false, false); err != nil {
 							t.Error(err)
 							return
 						}

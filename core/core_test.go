@@ -124,7 +124,7 @@ func (h *harness) subscribe(s *Session, spec SubSpec) (*Subscription, chanConsum
 
 func (h *harness) ack(s *Session, d Delivery) {
 	h.t.Helper()
-	if err := durable(s.Ack(context.Background(), "", d.Tag, false)); err != nil {
+	if err := durable(s.Ack(context.Background(), "", d.Tag, false, true)); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -329,7 +329,7 @@ func TestTransactions(t *testing.T) {
 	if err := s.Send(ctx, "tx1", msg(orders, "sent-in-tx", true)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Ack(ctx, "tx1", d.Tag, false); err != nil {
+	if _, err := s.Ack(ctx, "tx1", d.Tag, false, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Abort("tx1"); err != nil {
@@ -347,7 +347,7 @@ func TestTransactions(t *testing.T) {
 	if err := s.Send(ctx, "tx2", msg(orders, "committed", true)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Ack(ctx, "tx2", d.Tag, false); err != nil {
+	if _, err := s.Ack(ctx, "tx2", d.Tag, false, false); err != nil {
 		t.Fatal(err)
 	}
 	c.none(t, 20*time.Millisecond)
@@ -496,13 +496,13 @@ func TestClientAckIsCumulative(t *testing.T) {
 	c.next(t)
 	c.next(t)
 	last := c.next(t)
-	if err := durable(s.Ack(context.Background(), "", last.Tag, true)); err != nil {
+	if err := durable(s.Ack(context.Background(), "", last.Tag, true, true)); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := h.b.Stats(orders); st.Size != 0 || st.Dequeued != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	if _, err := s.Ack(context.Background(), "", last.Tag, false); !errors.Is(err, ErrUnknownDelivery) {
+	if _, err := s.Ack(context.Background(), "", last.Tag, false, false); !errors.Is(err, ErrUnknownDelivery) {
 		t.Fatalf("second ack: %v", err)
 	}
 }
@@ -632,8 +632,14 @@ func TestSpooledBacklog(t *testing.T) {
 		t.Helper()
 		// 220 KiB of bodies, of which SpoolAfter and the entry being
 		// added stay in memory, plus a small per-message overhead.
-		if st, _ := h.b.Stats(orders); st.MemoryBytes > 64<<10 {
+		st, _ := h.b.Stats(orders)
+		if st.MemoryBytes > 64<<10 {
 			t.Errorf("%s: the queue holds %d bytes in memory", when, st.MemoryBytes)
+		}
+		// Every message counts, its body in memory or not (QueueSize
+		// showed only those in memory).
+		if st.Size != 220 {
+			t.Errorf("%s: the queue's size is %d, not the 220 messages it holds", when, st.Size)
 		}
 	}
 	held("sent")

@@ -41,7 +41,14 @@ func (d *destination) hold(size int64) {
 	} else {
 		d.held.Add(-1)
 	}
-	if d.mem.Add(size) < d.limit && size < 0 {
+	d.holdBytes(size)
+}
+
+// holdBytes accounts memory alone: a held message's body leaving memory
+// for the store (n < 0), or read back (n > 0). It is held all the same,
+// and counted so.
+func (d *destination) holdBytes(n int64) {
+	if d.mem.Add(n) < d.limit && n < 0 {
 		d.spaceMu.Lock()
 		if d.space != nil {
 			close(d.space)

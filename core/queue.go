@@ -206,7 +206,7 @@ func (q *msgQueue) maybeSpool(e *entry) {
 	}
 	n := int64(len(e.msg.Body))
 	q.bodies -= n
-	e.dest.hold(-n)
+	e.dest.holdBytes(-n)
 	e.size -= n
 	m := *e.msg
 	m.Body = nil
@@ -229,7 +229,7 @@ func (q *msgQueue) unspool(e *entry) (found bool, err error) {
 	n := int64(len(m.Body))
 	e.msg, e.spooled = &m, false
 	e.size += n
-	e.dest.hold(n)
+	e.dest.holdBytes(n)
 	return true, nil
 }
 
@@ -345,7 +345,7 @@ func (q *msgQueue) dispatchSome(useStore bool) (complete bool) {
 			sub.delivered++
 			if q.movesMark(e) {
 				q.delivered = e.seq + deliveredAhead
-				q.st.Submit([]store.Op{{Key: deliveredKey(q.storeName), Value: binary.BigEndian.AppendUint64(nil, q.delivered)}})
+				q.st.SubmitLazy([]store.Op{{Key: deliveredKey(q.storeName), Value: binary.BigEndian.AppendUint64(nil, q.delivered)}})
 			}
 			sub.session.deliver(sub, q, e)
 		}

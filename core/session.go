@@ -231,7 +231,7 @@ func (s *Session) SendAsync(ctx context.Context, m *Message) (Confirmation, erro
 	if err != nil {
 		return nil, err
 	}
-	return confirmation(s.b.commit(ctx, []routed{r}, nil))
+	return confirmation(s.b.commit(ctx, []routed{r}, nil, false))
 }
 
 // prepare fills what the core sets on a message and routes it.
@@ -505,10 +505,11 @@ func (s *Session) take(tag uint64, cumulative bool) ([]*inflight, error) {
 }
 
 // Ack acknowledges a delivery (with cumulative, every earlier one of its
-// subscription too), within transaction tx when tx is not empty. The
-// Confirmation says when the acknowledgement is durable, for a client that
-// asked to be told.
-func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative bool) (Confirmation, error) {
+// subscription too), within transaction tx when tx is not empty. With
+// receipt, the client asked to be told once the acknowledgement is
+// durable, which the Confirmation says; without, it needs no fsync of its
+// own and rides on the next one, and a crash may redeliver the message.
+func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative, receipt bool) (Confirmation, error) {
 	acks, t, err := s.settle(tx, tag, cumulative, func(t *transaction, as []*inflight) { t.acks = append(t.acks, as...) })
 	if err != nil {
 		return nil, err
@@ -525,7 +526,7 @@ func (s *Session) Ack(ctx context.Context, tx string, tag uint64, cumulative boo
 		}
 		return Confirmed, nil
 	}
-	return confirmation(s.b.commit(ctx, nil, acks))
+	return confirmation(s.b.commit(ctx, nil, acks, !receipt))
 }
 
 // confirmation is what a commit of the core gives a front-end to wait on.
@@ -625,7 +626,7 @@ func (s *Session) Commit(ctx context.Context, tx string) (Confirmation, error) {
 	for _, a := range t.nacks {
 		s.b.redeliver(a, nacked)
 	}
-	return confirmation(s.b.commit(ctx, t.sends, t.acks))
+	return confirmation(s.b.commit(ctx, t.sends, t.acks, false))
 }
 
 // Abort drops the transaction's sends and redelivers what it acknowledged.

@@ -28,6 +28,7 @@ type Commit struct {
 	submitted time.Time
 	then      func(error)
 	until     time.Time
+	lazy      bool // SubmitLazy's: needs no fsync of its own
 }
 
 // Wait returns once the commit is durable (and confirmed, when a Confirmer
@@ -79,13 +80,28 @@ func (c *Commit) finish(pos Position, err error) {
 // is full. The store keeps ops until written: callers must not change them.
 func (s *Store) Submit(ops []Op) *Commit { return s.SubmitThen(ops, nil) }
 
+// SubmitLazy is Submit for what nobody waits to be durable (an
+// acknowledgement no client asked a receipt for, a delivered mark): a
+// group of lazy commits alone is written without an fsync, and becomes
+// durable with the next group that has one, or lazySync later at the
+// latest. A crash may lose it, which the caller accepts (a lost
+// acknowledgement redelivers); its Wait returns once it is written.
+func (s *Store) SubmitLazy(ops []Op) *Commit {
+	c := &Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), lazy: true}
+	return s.submit(c)
+}
+
 // SubmitThen is Submit with then called once the commit is done, with
 // Wait's error, from the goroutine that finishes it: the committer or the
 // Confirmer's loop, which wait for it, so then must not block; or, for a
 // commit refused at once, a goroutine of its own, since the caller may
 // hold locks that then takes.
 func (s *Store) SubmitThen(ops []Op, then func(error)) *Commit {
-	c := &Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), then: then}
+	return s.submit(&Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), then: then})
+}
+
+func (s *Store) submit(c *Commit) *Commit {
+	ops := c.ops
 	if err := checkKeys(ops); err != nil {
 		return c.refuse(err)
 	}
@@ -112,12 +128,39 @@ func checkKeys(ops []Op) error {
 	return nil
 }
 
+// lazySync bounds how long a lazy commit waits for a synced group to make
+// it durable: an acknowledgement rides on the next send's fsync, and
+// when none comes this soon, the committer syncs for it.
+const lazySync = 5 * time.Millisecond
+
 // commitLoop is the single committer: it gathers what is queued into one
 // batch, one record and one fsync. It ends when Close closes the queue,
 // after writing everything in it.
 func (s *Store) commitLoop() {
 	defer close(s.done)
-	for first := range s.queue {
+	idle := time.NewTimer(lazySync)
+	idle.Stop()
+	unsynced := false // lazy records written since the last fsync
+	for {
+		var first *Commit
+		var ok bool
+		if unsynced {
+			select {
+			case first, ok = <-s.queue:
+			case <-idle.C:
+				s.syncJournal()
+				unsynced = false
+				continue
+			}
+		} else {
+			first, ok = <-s.queue
+		}
+		if !ok {
+			if unsynced {
+				s.syncJournal()
+			}
+			return
+		}
 		// Writers woken by the previous group are resubmitting: a yield
 		// lets them join this group rather than wait for the next fsync.
 		runtime.Gosched()
@@ -137,13 +180,23 @@ func (s *Store) commitLoop() {
 			}
 		}
 		ops := make([]Op, 0, n)
+		sync := false
 		for _, c := range group {
 			ops = append(ops, c.ops...)
+			sync = sync || !c.lazy
 		}
 		s.mu.Lock()
 		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
-		err := s.writeOwn(rec)
+		err := s.writeOwn(rec, sync)
 		s.mu.Unlock()
+		switch {
+		case sync:
+			unsynced = false
+			idle.Stop()
+		case !unsynced:
+			unsynced = true
+			idle.Reset(lazySync)
+		}
 		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group, since: first.submitted}) {
 			continue
 		}
@@ -154,20 +207,42 @@ func (s *Store) commitLoop() {
 }
 
 // writeOwn writes a record this store made (a master's, or a standalone
-// store's), synced, with the undo image in its log entry. The Tap is
-// shown the record's bytes in that entry, so that nothing is encoded
-// twice. s.mu is held.
-func (s *Store) writeOwn(rec Record) error {
+// store's). The Tap is shown the record's bytes in its log entry, so that
+// nothing is encoded twice. A master's entry carries the undo image a
+// Truncate needs; a standalone store's none, since no master can ask it
+// to drop what it wrote: reading back the prior state of every key was
+// most of what an acknowledgement cost, the whole message for each (see
+// the package doc, Truncate). s.mu is held.
+func (s *Store) writeOwn(rec Record, sync bool) error {
 	if s.failed != nil {
 		return s.failed
 	}
-	undo, err := s.undoFor(rec.Ops)
-	if err != nil {
-		return s.fail(fmt.Errorf("read undo image: %w", err))
+	var undo []Op
+	if s.confirming() {
+		var err error
+		if undo, err = s.undoFor(rec.Ops); err != nil {
+			return s.fail(fmt.Errorf("read undo image: %w", err))
+		}
 	}
 	entry := rec.appendTo(make([]byte, entryHead, 30+opsSize(rec.Ops)+opsSize(undo)))
 	s.tap(rec.Index, entry[entryHead:])
-	return s.write(rec, appendOps(entry, undo), true)
+	if undo != nil {
+		entry = appendOps(entry, undo)
+	}
+	return s.write(rec, entry, sync)
+}
+
+// syncJournal makes what lazy commits wrote durable: a synced write of
+// the log end, which is already there, fsyncs the journal before it.
+func (s *Store) syncJournal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return
+	}
+	if err := s.db.Put(keyEnd, s.end.encode(), &opt.WriteOptions{Sync: true}); err != nil {
+		s.fail(fmt.Errorf("sync the journal: %w", err))
+	}
 }
 
 // write applies a record locally: data, log entry (entryHead bytes for
@@ -272,6 +347,13 @@ func (s *Store) fail(err error) error {
 	s.log.Error("write failed; refusing writes until reopened", "err", err)
 	s.failOnce.Do(func() { close(s.failedCh) })
 	return s.failed
+}
+
+// confirming reports whether a Confirmer is set: this store is a master's.
+func (s *Store) confirming() bool {
+	s.confMu.Lock()
+	defer s.confMu.Unlock()
+	return s.confirmer != nil
 }
 
 // tap shows a record to the Confirmer's Tap, if it has one, before the

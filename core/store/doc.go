@@ -18,6 +18,13 @@
 // own write merging is not used for this: it merges concurrent writes in no
 // defined order, and positions must follow submission order.
 //
+// A group of lazy commits alone (SubmitLazy: acknowledgements nobody
+// waits on) is written without an fsync: the journal is written in order,
+// so the next synced group makes it durable too, and when none comes
+// within lazySync the committer syncs the journal for it. A stop-and-wait
+// producer's next send carries its consumer's acknowledgement to disk: one
+// fsync a message, where each acknowledgement had one of its own.
+//
 // # Key layout
 //
 // Keys starting with 0x00 are reserved to the store (a record writing one
@@ -54,7 +61,7 @@
 //
 // # Truncate
 //
-// A record the committer writes (a master's, or a standalone store's)
+// A record a master's committer writes (one with a Confirmer set)
 // carries an undo image in its log entry: for every key it touches, the
 // value before (a put) or its absence (a delete), read from the live
 // database under the write lock, which is exactly the state before the
@@ -63,6 +70,11 @@
 // what it was at the kept end, as a rejoining old master needs for the
 // suffix it wrote and no slave got. The cost is one Get per op and log
 // space for the images (an ack's image is the whole message).
+//
+// A standalone store's records carry none: nothing asks it to drop what
+// it wrote, and reading back what an acknowledgement deletes (the whole
+// message) was most of its cost. Should the directory later join a
+// cluster, a Truncate over them drops the log, as below.
 //
 // A record a slave applies (Apply) carries none: slaves did that work
 // for every record and needed it only when a master died holding records

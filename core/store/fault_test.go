@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb/storage"
 )
@@ -106,5 +107,82 @@ func testDiskFull(t *testing.T, torn bool) {
 	}
 	if p := commit(t, s, put("e", "1")); p.Index != s.End().Index {
 		t.Fatalf("write after reopen at %v, end %v", p, s.End())
+	}
+}
+
+// syncCounter counts the syncs of every file the store writes.
+type syncCounter struct {
+	storage.Storage
+	syncs atomic.Int64
+}
+
+func (s *syncCounter) Create(fd storage.FileDesc) (storage.Writer, error) {
+	w, err := s.Storage.Create(fd)
+	if err != nil {
+		return nil, err
+	}
+	return countingWriter{w, s}, nil
+}
+
+type countingWriter struct {
+	storage.Writer
+	s *syncCounter
+}
+
+func (w countingWriter) Sync() error {
+	w.s.syncs.Add(1)
+	return w.Writer.Sync()
+}
+
+// TestLazyCommitsRideOnTheNextSync: acknowledgements nobody waits on are
+// written without an fsync each; one comes within lazySync of the last,
+// and a synced commit after them costs one.
+func TestLazyCommitsRideOnTheNextSync(t *testing.T) {
+	stor, err := storage.OpenFile(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &syncCounter{Storage: stor}
+	s, err := openStorage(sc, Options{}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	before := sc.syncs.Load()
+	for i := range 200 {
+		if err := s.SubmitLazy([]Op{put(fmt.Sprint("k", i), "v")}).Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lazy := sc.syncs.Load() - before
+	time.Sleep(20 * lazySync)
+	idle := sc.syncs.Load() - before - lazy
+	t.Logf("200 lazy commits: %d syncs while written, %d once idle", lazy, idle)
+	if lazy > 50 || idle < 1 {
+		t.Errorf("200 lazy commits took %d syncs while written and %d once idle; want a few, then one", lazy, idle)
+	}
+	before = sc.syncs.Load()
+	for i := range 20 {
+		commit(t, s, put(fmt.Sprint("s", i), "v"))
+	}
+	if n := sc.syncs.Load() - before; n != 20 {
+		t.Errorf("20 commits one after the other took %d syncs", n)
+	}
+}
+
+// TestStandaloneRecordsCarryNoUndo: without a Confirmer the store reads
+// back nothing for undo images, so a Truncate over its records drops the
+// log and keeps the state, as over a slave's.
+func TestStandaloneRecordsCarryNoUndo(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	defer s.Close()
+	commit(t, s, put("a", "1"))
+	commit(t, s, put("a", "2"))
+	if err := s.Truncate(1); !errors.Is(err, ErrNoUndo) {
+		t.Fatalf("truncating a standalone store's records: %v", err)
+	}
+	if v, _, _ := s.Get([]byte("a")); string(v) != "2" || s.Base() != s.End() {
+		t.Fatalf("after the truncate: a=%q, base %v, end %v", v, s.Base(), s.End())
 	}
 }

@@ -96,7 +96,7 @@ func TestApplyReadFromRoundTrip(t *testing.T) {
 // each, then truncates back step by step and compares.
 func TestTruncateRestoresState(t *testing.T) {
 	dir := t.TempDir()
-	s := open(t, dir, Options{})
+	s := openMaster(t, dir, Options{})
 	rng := rand.New(rand.NewPCG(1, 2))
 	states := []string{fmt.Sprint(state(t, s))}
 	for i := range 40 {
@@ -159,7 +159,7 @@ func TestTrimming(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := open(t, dir, tc.opts)
+			s := openMaster(t, dir, tc.opts)
 			keys := 0
 			write := func(n, size int) {
 				for range n {
@@ -175,7 +175,7 @@ func TestTrimming(t *testing.T) {
 			keys -= 2
 			write(10, tc.size+7) // records of another size than those dropped
 			s.Close()
-			s = open(t, dir, tc.opts)
+			s = openMaster(t, dir, tc.opts)
 			defer s.Close()
 			write(30, tc.size)
 		})

@@ -24,6 +24,15 @@ func open(t testing.TB, dir string, opts Options) *Store {
 	return s
 }
 
+// openMaster opens a store as a cluster master's, with a Confirmer that
+// confirms at once: its records carry the undo images a Truncate needs.
+func openMaster(t testing.TB, dir string, opts Options) *Store {
+	t.Helper()
+	s := open(t, dir, opts)
+	s.SetConfirmer(&tapConfirmer{enc: map[uint64][]byte{}})
+	return s
+}
+
 func put(k, v string) Op { return Op{Key: []byte(k), Value: []byte(v)} }
 
 func commit(t testing.TB, s *Store, ops ...Op) Position {

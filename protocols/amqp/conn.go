@@ -67,7 +67,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, sessions: map[uint16]*session{},
 		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{})}
-	c.out = conns.NewOutbox(nc, writeBytes, func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false) }, emptyFrame)
+	c.out = conns.NewOutbox(nc, writeBytes, func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, emptyFrame)
 	c.in = conns.NewTimedReader(nc, c.out.Draining, connectTimeout)
 	c.br = bufio.NewReaderSize(c.in, 16<<10)
 	c.fr = wire.NewFrameReader(c.br, wire.MinMaxFrameSize)

@@ -286,7 +286,7 @@ func (s *session) disposition(d *wire.Disposition) {
 			}
 		default:
 			// Accepted, or settled with no outcome: the client is done.
-			_, err = c.sess.Ack(c.ctx, txn, od.tag, false)
+			_, err = c.sess.Ack(c.ctx, txn, od.tag, false, false)
 		}
 		if err != nil {
 			c.srv.log.Debug("settle", "remote", c.nc.RemoteAddr(), "err", err)

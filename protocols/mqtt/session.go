@@ -296,7 +296,7 @@ func (sess *session) write(o outgoing) {
 			cl.WritePacket(*pk)
 		}
 		if o.retained == nil {
-			sess.cs.Ack(context.Background(), "", o.d.Tag, false)
+			sess.cs.Ack(context.Background(), "", o.d.Tag, false, false)
 		}
 		return
 	}
@@ -379,7 +379,7 @@ func (sess *session) acknowledged(packetID uint16) {
 	delete(sess.pending, packetID)
 	sess.mu.Unlock()
 	if ok {
-		sess.cs.Ack(context.Background(), "", tag, false)
+		sess.cs.Ack(context.Background(), "", tag, false, false)
 	}
 }
 

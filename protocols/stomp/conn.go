@@ -74,7 +74,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	// The version is read when the frame is written: the CONNECTED frame
 	// goes out before the negotiated version applies.
 	c.out = conns.NewOutbox(nc, func(w *bufio.Writer, f *frame.Frame) error { return writeFrame(w, c.version, f) },
-		func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false) }, []byte{'\n'})
+		func(tag uint64) { c.sess.Ack(c.ctx, "", tag, false, false) }, []byte{'\n'})
 	c.in = conns.NewTimedReader(nc, c.out.Draining, s.opts.ConnectTimeout)
 	c.r = newReader(c.in, s.opts)
 	return c

@@ -134,10 +134,11 @@ func (c *conn) ack(f *frame.Frame) error {
 	cumulative := s != nil && s.ack == ackClient
 	tx := f.Header.Get(frame.Transaction)
 	conf := core.Confirmed
+	_, receipt := f.Header.Contains(frame.Receipt)
 	if f.Command == frame.NACK {
 		err = c.sess.Nack(tx, ref.tag, cumulative)
 	} else {
-		conf, err = c.sess.Ack(c.ctx, tx, ref.tag, cumulative)
+		conf, err = c.sess.Ack(c.ctx, tx, ref.tag, cumulative, receipt)
 	}
 	if errors.Is(err, core.ErrUnknownDelivery) {
 		return protocolErrorf("%s of a message that is not awaiting acknowledgement on this connection", f.Command)

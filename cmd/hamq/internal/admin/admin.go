@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -50,6 +51,11 @@ type Handler struct {
 func New(b func() *core.Broker, info Info) *Handler {
 	h := &Handler{core: b, info: info, started: time.Now(), mux: http.NewServeMux()}
 	h.mux.Handle("GET /metrics", h.metrics())
+	// Go's profiles, for finding where a busy broker's time goes:
+	// go tool pprof http://127.0.0.1:8161/debug/pprof/profile?seconds=10
+	h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	h.mux.HandleFunc("GET /api/broker", h.broker)
 	h.mux.HandleFunc("GET /api/cluster", h.cluster)
 	h.mux.HandleFunc("GET /api/destinations", h.withBroker(h.destinations))
