@@ -81,11 +81,11 @@ func (c *Commit) finish(pos Position, err error) {
 func (s *Store) Submit(ops []Op) *Commit { return s.SubmitThen(ops, nil) }
 
 // SubmitLazy is Submit for what nobody waits to be durable (an
-// acknowledgement no client asked a receipt for, a delivered mark): a
-// group of lazy commits alone is written without an fsync, and becomes
-// durable with the next group that has one, or lazySync later at the
-// latest. A crash may lose it, which the caller accepts (a lost
-// acknowledgement redelivers); its Wait returns once it is written.
+// acknowledgement no client asked a receipt for, a delivered mark): lazy
+// commits alone are held back and written with the next group that is
+// not, in its record and fsync, or alone lazySync later at the latest. A
+// crash meanwhile loses it, which the caller accepts (a lost
+// acknowledgement redelivers); its Wait returns once it is durable.
 func (s *Store) SubmitLazy(ops []Op) *Commit {
 	c := &Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), lazy: true}
 	return s.submit(c)
@@ -128,44 +128,48 @@ func checkKeys(ops []Op) error {
 	return nil
 }
 
-// lazySync bounds how long a lazy commit waits for a synced group to make
-// it durable: an acknowledgement rides on the next send's fsync, and
-// when none comes this soon, the committer syncs for it.
+// lazySync bounds how long lazy commits wait for a synced one to ride
+// with: an acknowledgement rides on the next send's record and fsync, and
+// when no send comes this soon, it is written and synced alone.
 const lazySync = 5 * time.Millisecond
 
 // commitLoop is the single committer: it gathers what is queued into one
-// batch, one record and one fsync. It ends when Close closes the queue,
+// batch, one record and one fsync. Lazy commits alone are held back for
+// the next group (see lazySync). It ends when Close closes the queue,
 // after writing everything in it.
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	idle := time.NewTimer(lazySync)
 	idle.Stop()
-	unsynced := false // lazy records written since the last fsync
+	var held []*Commit // lazy commits waiting for a synced group to join
 	for {
 		var first *Commit
-		var ok bool
-		if unsynced {
+		ok := true
+		if len(held) > 0 {
 			select {
 			case first, ok = <-s.queue:
 			case <-idle.C:
-				s.syncJournal()
-				unsynced = false
+				s.writeGroup(held)
+				held = nil
 				continue
 			}
 		} else {
 			first, ok = <-s.queue
 		}
 		if !ok {
-			if unsynced {
-				s.syncJournal()
+			if len(held) > 0 {
+				s.writeGroup(held)
 			}
 			return
 		}
 		// Writers woken by the previous group are resubmitting: a yield
 		// lets them join this group rather than wait for the next fsync.
 		runtime.Gosched()
-		group := []*Commit{first}
-		n, size := len(first.ops), opsSize(first.ops)
+		group := append(held, first)
+		n, size, lazy := 0, 0, true
+		for _, c := range group {
+			n, size, lazy = n+len(c.ops), size+opsSize(c.ops), lazy && c.lazy
+		}
 	gather:
 		for n < s.opts.MaxGroupOps && size < s.opts.MaxGroupBytes {
 			select {
@@ -174,35 +178,44 @@ func (s *Store) commitLoop() {
 					break gather
 				}
 				group = append(group, c)
-				n, size = n+len(c.ops), size+opsSize(c.ops)
+				n, size, lazy = n+len(c.ops), size+opsSize(c.ops), lazy && c.lazy
 			default:
 				break gather
 			}
 		}
-		ops := make([]Op, 0, n)
-		sync := false
-		for _, c := range group {
-			ops = append(ops, c.ops...)
-			sync = sync || !c.lazy
-		}
-		s.mu.Lock()
-		rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
-		err := s.writeOwn(rec, sync)
-		s.mu.Unlock()
-		switch {
-		case sync:
-			unsynced = false
-			idle.Stop()
-		case !unsynced:
-			unsynced = true
-			idle.Reset(lazySync)
-		}
-		if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group, since: first.submitted}) {
+		if lazy && n < s.opts.MaxGroupOps && size < s.opts.MaxGroupBytes {
+			if len(held) == 0 {
+				idle.Reset(lazySync)
+			}
+			held = group
 			continue
 		}
-		for _, c := range group {
-			c.finish(Position{rec.Epoch, rec.Index}, err)
-		}
+		idle.Stop()
+		held = nil
+		s.writeGroup(group)
+	}
+}
+
+// writeGroup writes a group's ops as one synced record and hands it to
+// the Confirmer, or finishes its commits.
+func (s *Store) writeGroup(group []*Commit) {
+	var n int
+	for _, c := range group {
+		n += len(c.ops)
+	}
+	ops := make([]Op, 0, n)
+	for _, c := range group {
+		ops = append(ops, c.ops...)
+	}
+	s.mu.Lock()
+	rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
+	err := s.writeOwn(rec)
+	s.mu.Unlock()
+	if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group, since: group[0].submitted}) {
+		return
+	}
+	for _, c := range group {
+		c.finish(Position{rec.Epoch, rec.Index}, err)
 	}
 }
 
@@ -213,7 +226,7 @@ func (s *Store) commitLoop() {
 // to drop what it wrote: reading back the prior state of every key was
 // most of what an acknowledgement cost, the whole message for each (see
 // the package doc, Truncate). s.mu is held.
-func (s *Store) writeOwn(rec Record, sync bool) error {
+func (s *Store) writeOwn(rec Record) error {
 	if s.failed != nil {
 		return s.failed
 	}
@@ -229,20 +242,7 @@ func (s *Store) writeOwn(rec Record, sync bool) error {
 	if undo != nil {
 		entry = appendOps(entry, undo)
 	}
-	return s.write(rec, entry, sync)
-}
-
-// syncJournal makes what lazy commits wrote durable: a synced write of
-// the log end, which is already there, fsyncs the journal before it.
-func (s *Store) syncJournal() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed != nil {
-		return
-	}
-	if err := s.db.Put(keyEnd, s.end.encode(), &opt.WriteOptions{Sync: true}); err != nil {
-		s.fail(fmt.Errorf("sync the journal: %w", err))
-	}
+	return s.write(rec, entry, true)
 }
 
 // write applies a record locally: data, log entry (entryHead bytes for

@@ -18,12 +18,12 @@
 // own write merging is not used for this: it merges concurrent writes in no
 // defined order, and positions must follow submission order.
 //
-// A group of lazy commits alone (SubmitLazy: acknowledgements nobody
-// waits on) is written without an fsync: the journal is written in order,
-// so the next synced group makes it durable too, and when none comes
-// within lazySync the committer syncs the journal for it. A stop-and-wait
-// producer's next send carries its consumer's acknowledgement to disk: one
-// fsync a message, where each acknowledgement had one of its own.
+// Lazy commits alone (SubmitLazy: acknowledgements nobody waits on) are
+// held back until the next group that is not lazy, and written in its
+// record and fsync, or alone once lazySync has passed. A stop-and-wait
+// producer's next send carries its consumer's acknowledgement to disk:
+// one write and one fsync a message, where each acknowledgement had both
+// of its own.
 //
 // # Key layout
 //

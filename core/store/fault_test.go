@@ -134,9 +134,9 @@ func (w countingWriter) Sync() error {
 	return w.Writer.Sync()
 }
 
-// TestLazyCommitsRideOnTheNextSync: acknowledgements nobody waits on are
-// written without an fsync each; one comes within lazySync of the last,
-// and a synced commit after them costs one.
+// TestLazyCommitsRideOnTheNextSync: acknowledgements nobody waits on
+// cost no write or fsync of their own: each rides on the next commit that
+// is not lazy, and those left alone are written together lazySync later.
 func TestLazyCommitsRideOnTheNextSync(t *testing.T) {
 	stor, err := storage.OpenFile(t.TempDir(), false)
 	if err != nil {
@@ -149,25 +149,30 @@ func TestLazyCommitsRideOnTheNextSync(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	before := sc.syncs.Load()
-	for i := range 200 {
-		if err := s.SubmitLazy([]Op{put(fmt.Sprint("k", i), "v")}).Wait(ctx); err != nil {
+	before, end := sc.syncs.Load(), s.End().Index
+	for i := range 100 {
+		lazy := s.SubmitLazy([]Op{put(fmt.Sprint("ack", i), "v")})
+		commit(t, s, put(fmt.Sprint("send", i), "v"))
+		if err := lazy.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	lazy := sc.syncs.Load() - before
-	time.Sleep(20 * lazySync)
-	idle := sc.syncs.Load() - before - lazy
-	t.Logf("200 lazy commits: %d syncs while written, %d once idle", lazy, idle)
-	if lazy > 50 || idle < 1 {
-		t.Errorf("200 lazy commits took %d syncs while written and %d once idle; want a few, then one", lazy, idle)
+	if syncs, records := sc.syncs.Load()-before, s.End().Index-end; syncs != 100 || records != 100 {
+		t.Errorf("100 acknowledgements, each followed by a send: %d syncs, %d records; want 100 of each", syncs, records)
 	}
-	before = sc.syncs.Load()
-	for i := range 20 {
-		commit(t, s, put(fmt.Sprint("s", i), "v"))
+	before, end = sc.syncs.Load(), s.End().Index
+	var last *Commit
+	start := time.Now()
+	for i := range 200 {
+		last = s.SubmitLazy([]Op{put(fmt.Sprint("alone", i), "v")})
 	}
-	if n := sc.syncs.Load() - before; n != 20 {
-		t.Errorf("20 commits one after the other took %d syncs", n)
+	if err := last.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if syncs := sc.syncs.Load() - before; syncs > 3 || took < lazySync {
+		t.Errorf("200 acknowledgements alone: %d syncs in %d records after %v; want them held for %v, then one or two",
+			syncs, s.End().Index-end, took, lazySync)
 	}
 }
 
