@@ -67,12 +67,16 @@ func (c *Commit) refuse(err error) *Commit {
 	return c
 }
 
+// finish ends the commit: then first, and the waiters after. The runtime
+// runs the goroutine readied last first, once this one blocks; a
+// producer's waiter, which answers its client, goes before what then
+// readied (the consumers' writers, for a send).
 func (c *Commit) finish(pos Position, err error) {
 	c.pos, c.err = pos, err
-	close(c.done)
 	if c.then != nil {
 		c.then(err)
 	}
+	close(c.done)
 }
 
 // Submit queues ops to be written atomically, after everything submitted
