@@ -315,7 +315,7 @@ func (n *Node) lead(ctx context.Context, conn *zk.Conn, sid int64, lost <-chan s
 	// or lost its quorum says it stands aside before that too, so that
 	// the others, woken by the znode's deletion, elect among themselves:
 	// it was electing itself again hundreds of times a second.
-	var stop func()
+	var stop func(string)
 	why, aside := "", true
 	defer func() {
 		reason := why

@@ -21,7 +21,7 @@ import (
 // election, not at clients.
 type noServices struct{}
 
-func (noServices) Start(*store.Store) (func(), error) { return func() {}, nil }
+func (noServices) Start(*store.Store) (func(string), error) { return func(string) {}, nil }
 
 // watchCount is how many watch channels the ZooKeeper client holds: the
 // library keeps each one until its watch fires, so a loop that arms a

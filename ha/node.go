@@ -43,9 +43,10 @@ type Config struct {
 
 // Services is what a node runs while it is the master: cmd builds the core
 // on the store and opens the client listeners in Start, and stop closes
-// them all again. ha knows nothing of them.
+// them all again, telling the clients why (a master that lost its quorum
+// says so, not just that the broker is going). ha knows nothing of them.
 type Services interface {
-	Start(st *store.Store) (stop func(), err error)
+	Start(st *store.Store) (stop func(why string), err error)
 }
 
 // Role is a node's place in the cluster.
@@ -309,10 +310,10 @@ func (n *Node) sessionTimeout() time.Duration {
 // see), closes the services, and reopens the store: Close drains the
 // committer, so nothing written under the old epoch can land after a
 // newer master fences this node.
-func (n *Node) stepDown(rep *replicator, stop func(), demoted chan struct{}, why string) {
+func (n *Node) stepDown(rep *replicator, stop func(string), demoted chan struct{}, why string) {
 	rep.close(why)
 	if stop != nil {
-		stop()
+		stop("stepped down: " + why)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

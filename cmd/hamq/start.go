@@ -290,12 +290,12 @@ func (s *standalone) run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			stop()
+			stop("broker shutting down")
 			return st.Close()
 		case <-st.Failed():
 		}
 		s.log.Error("the store failed: client listeners closed until it can be reopened", "err", st.Err())
-		stop()
+		stop(fmt.Sprintf("the store failed: %v", st.Err()))
 		st.Close()
 		s.set(nil, st.Err())
 		for tries := 0; ; tries++ {
@@ -374,7 +374,7 @@ func (fe *frontEnds) fail(err error) {
 	}
 }
 
-func (fe *frontEnds) Start(st *store.Store) (func(), error) {
+func (fe *frontEnds) Start(st *store.Store) (func(string), error) {
 	cfg, log := fe.cfg, fe.log
 	b, err := core.NewBroker(cfg.Core(), st, log)
 	if err != nil {
@@ -391,18 +391,18 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 	wsSrv := ws.NewServer(stompSrv, mqttSrv, cfg.WSOptions(), log)
 	amqpSrv := amqp.NewServer(b, cfg.AMQPOptions(), log)
 	var closed atomic.Bool
-	stop := func() {
+	stop := func(why string) {
 		closed.Store(true)
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		wsSrv.Shutdown(shutdown)
-		if err := stompSrv.Shutdown(shutdown); err != nil {
+		if err := stompSrv.Shutdown(shutdown, why); err != nil {
 			log.Warn("stomp shutdown", "err", err)
 		}
 		if err := mqttSrv.Shutdown(shutdown); err != nil {
 			log.Warn("mqtt shutdown", "err", err)
 		}
-		if err := amqpSrv.Shutdown(shutdown); err != nil {
+		if err := amqpSrv.Shutdown(shutdown, why); err != nil {
 			log.Warn("amqp shutdown", "err", err)
 		}
 		fe.mu.Lock()
@@ -427,7 +427,7 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 	if cfg.TLS.Enabled() {
 		// Each protocol's own code runs over the TLS connection.
 		if tlsCfg, err = cfg.TLS.Config(); err != nil {
-			stop()
+			stop("broker shutting down")
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 		listeners = append(listeners,
@@ -442,7 +442,7 @@ func (fe *frontEnds) Start(st *store.Store) (func(), error) {
 		}
 		ln, err := net.Listen("tcp", string(l.addr))
 		if err != nil {
-			stop()
+			stop("broker shutting down")
 			return nil, fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		if l.tls {

@@ -81,11 +81,11 @@ func (s *Server) serveConn(nc net.Conn) {
 }
 
 // Shutdown stops accepting, closes every connection with
-// amqp:connection:forced, and waits for them to end, or for ctx, when it
-// closes what is left.
-func (s *Server) Shutdown(ctx context.Context) error {
+// amqp:connection:forced and why as its description, and waits for them to
+// end, or for ctx, when it closes what is left.
+func (s *Server) Shutdown(ctx context.Context, why string) error {
 	return s.conns.Shutdown(ctx, func(c *conn) {
-		c.closeWith(&wire.Error{Condition: wire.CondConnectionForced, Description: "broker shutting down"})
+		c.closeWith(&wire.Error{Condition: wire.CondConnectionForced, Description: why})
 	}, closeConn)
 }
 

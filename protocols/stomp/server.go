@@ -76,11 +76,11 @@ func (s *Server) ServeConn(nc net.Conn) {
 	c.run()
 }
 
-// Shutdown stops accepting, tells every client the broker is going (an
+// Shutdown stops accepting, tells every client why the broker is going (an
 // ERROR frame, as ActiveMQ does) and waits for their connections to end, or
 // for ctx, when it closes what is left.
-func (s *Server) Shutdown(ctx context.Context) error {
-	return s.conns.Shutdown(ctx, func(c *conn) { c.fail(errShutdown) }, closeConn)
+func (s *Server) Shutdown(ctx context.Context, why string) error {
+	return s.conns.Shutdown(ctx, func(c *conn) { c.fail(&limitError{why}) }, closeConn)
 }
 
 // Close stops accepting and closes every connection at once.
@@ -90,8 +90,6 @@ func (s *Server) Close() error {
 }
 
 func closeConn(c *conn) { c.nc.Close() }
-
-var errShutdown = &limitError{"broker shutting down"}
 
 // errorHeaders is the ERROR frame for err, naming the receipt it answers.
 func errorFrame(err error, receipt string) *frame.Frame {
