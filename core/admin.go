@@ -42,7 +42,7 @@ func (b *Broker) stats(d *destination) DestStats {
 	s := DestStats{
 		Dest: d.dest, Size: d.held.Load(), Enqueued: d.enqueued.Load(), Dequeued: d.dequeued.Load(),
 		DeadLettered: d.deadLettered.Load(), Expired: d.expired.Load(), Dropped: d.dropped.Load(),
-		MemoryBytes: d.mem.Load(),
+		Duplicates: d.duplicates.Load(), MemoryBytes: d.mem.Load(), MemoryLimit: d.limit,
 	}
 	if d.queue != nil {
 		d.queue.mu.Lock()

@@ -86,7 +86,9 @@ type DestStats struct {
 	DeadLettered int64
 	Expired      int64
 	Dropped      int64 // slow-consumer drops (topics)
+	Duplicates   int64 // resends the duplicate window dropped (dedup.go)
 	MemoryBytes  int64
+	MemoryLimit  int64 // producers wait beyond it
 }
 
 // ConnStats describes one open session for the admin API.

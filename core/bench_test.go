@@ -22,17 +22,7 @@ func BenchmarkDispatch(b *testing.B) {
 			name = "persistent"
 		}
 		b.Run(name, func(b *testing.B) {
-			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			st, err := store.Open(b.TempDir(), store.Options{}, log)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			br, err := NewBroker(DefaultConfig(), st, log)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
+			br := benchBroker(b)
 			cs, _ := br.Connect(ConnInfo{Protocol: "bench"})
 			c := make(chanConsumer, 10000)
 			if _, err := cs.Subscribe(SubSpec{Dest: orders, Prefetch: 5000}, c); err != nil {
@@ -70,4 +60,21 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchBroker is a broker on a real store in a temporary directory, both
+// closed when the benchmark ends.
+func benchBroker(b *testing.B) *Broker {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(b.TempDir(), store.Options{}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	br, err := NewBroker(DefaultConfig(), st, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	return br
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,10 +21,11 @@ import (
 // Broker is the destination core: the registry of destinations and
 // subscriptions, and the operations that change them.
 type Broker struct {
-	cfg Config
-	st  Store
-	log *slog.Logger
-	id  string // tags message ids and temporary names of this run
+	cfg  Config
+	st   Store
+	log  *slog.Logger
+	auth *Auth  // auth.go
+	id   string // tags message ids and temporary names of this run
 
 	idPrefix string // "ID:hamq-<id>-", the start of every message id
 
@@ -41,9 +41,10 @@ type Broker struct {
 	closed    bool
 
 	promoter *promoter
+	sched    *scheduler // schedule.go
 
 	stop    chan struct{}
-	running sync.WaitGroup // sweep and runPromoter
+	running sync.WaitGroup // sweep, runPromoter and the scheduler
 }
 
 type durableID struct{ clientID, name string }
@@ -71,6 +72,7 @@ func NewBroker(cfg Config, st Store, log *slog.Logger) (*Broker, error) {
 	_, _ = rand.Read(rnd[:])
 	b := &Broker{
 		cfg:       cfg,
+		auth:      authOf(cfg),
 		st:        st,
 		log:       log.With("component", "core"),
 		id:        hex.EncodeToString(rnd[:]),
@@ -84,12 +86,14 @@ func NewBroker(cfg Config, st Store, log *slog.Logger) (*Broker, error) {
 		promoter:  newPromoter(),
 		stop:      make(chan struct{}),
 	}
+	b.sched = newScheduler(b)
 	if err := b.load(); err != nil {
 		return nil, err
 	}
-	b.running.Add(2)
+	b.running.Add(3)
 	go b.sweep()
 	go b.runPromoter()
+	go b.sched.run()
 	return b, nil
 }
 
@@ -204,7 +208,7 @@ func (b *Broker) route(from *Session, m *Message) (routed, error) {
 // something is stored, every copy the sends make, stored or not, waits for
 // the commit before it is dispatched. Acknowledgements alone that nobody
 // waits on are lazy (store.SubmitLazy): they ride on the next fsync.
-func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight, lazy bool) (*store.Commit, error) {
+func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight, lazy bool, extra ...store.Op) (*store.Commit, error) {
 	for _, r := range sends {
 		if err := r.d.waitSpace(ctx, b.cfg.SendTimeout); err != nil {
 			return nil, fmt.Errorf("send to %s: %w", r.d.dest, err)
@@ -258,6 +262,7 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight, l
 			counted = mark(counted, a.e.dest)
 		}
 	}
+	ops = append(ops, extra...) // the scheduler's job records (schedule.go)
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -506,23 +511,3 @@ func (b *Broker) allQueues() []*msgQueue {
 }
 
 var errHasConsumers = errors.New("destination has active consumers")
-
-// Authenticate checks a client's credentials against the user store; an
-// empty user is an anonymous client. Every front-end calls it before
-// Connect, so that one store serves every protocol.
-func (b *Broker) Authenticate(user, password string) error {
-	if user == "" {
-		if !b.cfg.Anonymous {
-			return fmt.Errorf("%w: anonymous clients are not allowed", ErrUnauthorized)
-		}
-		return nil
-	}
-	if len(b.cfg.Users) == 0 {
-		return nil
-	}
-	want, ok := b.cfg.Users[user]
-	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
-		return fmt.Errorf("%w: wrong user name or password for %q", ErrUnauthorized, user)
-	}
-	return nil
-}

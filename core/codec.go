@@ -121,7 +121,15 @@ func parseMessageKey(key []byte) (queue string, seq uint64, err error) {
 	return queue, seq, d.err
 }
 
-const messageFormat = 1
+// messageFormat is the first byte of a stored message. Format 2 is format
+// 1 with a PropertyList after the properties; it is written only for a
+// message that has one, so what older versions wrote and read is
+// unchanged, and an older version refuses a format 2 record rather than
+// misreading it.
+const (
+	messageFormat         = 1
+	messageFormatWithList = 2
+)
 
 // Property value tags in the message encoding.
 const (
@@ -133,7 +141,11 @@ const (
 
 func encodeMessage(m *Message) []byte {
 	b := make([]byte, 0, len(m.Body)+len(m.ID)+64)
-	b = append(b, messageFormat)
+	if m.PropertyList != nil {
+		b = append(b, messageFormatWithList)
+	} else {
+		b = append(b, messageFormat)
+	}
 	b = appendName(b, m.ID)
 	b = append(b, byte(m.Dest.Kind))
 	b = appendName(b, m.Dest.Name)
@@ -170,13 +182,17 @@ func encodeMessage(m *Message) []byte {
 			b = appendName(append(b, propString), fmt.Sprint(v))
 		}
 	}
+	if m.PropertyList != nil {
+		b = appendPropertyList(b, m.PropertyList)
+	}
 	b = binary.AppendUvarint(b, uint64(len(m.Body)))
 	return store.AppendPieces(b, m.Body)
 }
 
 func decodeMessage(b []byte) (*Message, error) {
 	d := decoder{b: b}
-	if d.byte() != messageFormat {
+	format := d.byte()
+	if format != messageFormat && format != messageFormatWithList {
 		return nil, fmt.Errorf("%w: unknown message format", errCorrupt)
 	}
 	m := &Message{ID: d.string()}
@@ -214,11 +230,35 @@ func decodeMessage(b []byte) (*Message, error) {
 			}
 		}
 	}
+	if format == messageFormatWithList {
+		m.PropertyList = d.propertyList()
+	}
 	m.Body = d.bytes()
 	if d.err != nil {
 		return nil, d.err
 	}
 	return m, nil
+}
+
+func appendPropertyList(b []byte, list []Property) []byte {
+	b = binary.AppendUvarint(b, uint64(len(list)))
+	for _, p := range list {
+		b = appendName(appendName(b, p.Key), p.Value)
+	}
+	return b
+}
+
+func (d *decoder) propertyList() []Property {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return nil
+	}
+	list := make([]Property, 0, n)
+	for range n {
+		list = append(list, Property{d.string(), d.string()})
+	}
+	return list
 }
 
 // counters persisted per destination.

@@ -42,6 +42,11 @@ type Config struct {
 	Users map[string]string
 	// Anonymous lets in clients that give no user name.
 	Anonymous bool
+	// Auth, when set, replaces Users and Anonymous: the user store and
+	// authorization map (auth.go) shared by every broker the process runs.
+	Auth *Auth
+	// Dedup are the duplicate windows by destination (dedup.go).
+	Dedup []DedupRule
 }
 
 // DefaultConfig is what conf/hamq.yaml documents.
@@ -60,5 +65,6 @@ func DefaultConfig() Config {
 		DefaultPrefetch:    1000,
 		ExpirySweep:        time.Second,
 		Anonymous:          true,
+		Dedup:              DefaultDedup,
 	}
 }

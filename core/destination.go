@@ -18,6 +18,10 @@ type destination struct {
 	enqueued, dequeued, deadLettered, expired, dropped atomic.Int64
 	held, mem                                          atomic.Int64
 
+	duplicates atomic.Int64 // resends dropped by the duplicate window
+	dedupOnce  sync.Once    // dedup.go
+	dedup      *dedupWindow
+
 	spaceMu sync.Mutex
 	space   chan struct{} // closed when memory falls below the limit
 	limit   int64

@@ -22,4 +22,5 @@ var (
 	ErrTempNotOwned       = errors.New("temporary destinations can be consumed only by the connection that created them")
 	ErrSubscriptionClosed = errors.New("subscription closed")
 	ErrUnauthorized       = errors.New("authentication failed")
+	ErrForbidden          = errors.New("not authorized") // auth.go: no grant for this access
 )

@@ -118,6 +118,9 @@ func (b *Broker) load() error {
 		b.log.Warn("dropping messages of durable subscriptions that no longer exist", "count", len(orphans))
 		b.st.Submit(orphans)
 	}
+	if err := b.loadDedup(); err != nil {
+		return err
+	}
 	b.log.Info("loaded", "destinations", len(b.dests), "durables", len(b.durables), "messages", n)
 	return nil
 }

@@ -78,7 +78,16 @@ type Message struct {
 	CorrelationID string
 	ContentType   string
 	Type          string // JMSType
+	// PropertyList is, for a protocol whose properties are an ordered
+	// list that may repeat a key (MQTT 5 user properties), every pair as
+	// sent; Properties then holds each key's first value, for selectors
+	// and for protocols whose properties are a map. Nil when the order
+	// says nothing more than Properties (fewer than two pairs).
+	PropertyList []Property
 }
+
+// Property is one name and value of a Message's PropertyList.
+type Property struct{ Key, Value string }
 
 // Redelivered reports whether the message was delivered before.
 func (m *Message) Redelivered() bool { return m.DeliveryCount > 0 }
@@ -95,6 +104,9 @@ func (m *Message) size() int64 {
 		if s, ok := v.(string); ok {
 			n += int64(len(s))
 		}
+	}
+	for _, p := range m.PropertyList {
+		n += int64(len(p.Key) + len(p.Value) + 32)
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -155,6 +156,9 @@ func (s *Session) Close() error {
 // durable per the store's policy.
 func (s *Session) Send(ctx context.Context, tx string, m *Message) error {
 	if tx != "" {
+		if _, _, later, err := scheduleOf(m, time.Now()); later || err != nil {
+			return cmp.Or(err, ErrScheduledInTransaction)
+		}
 		r, err := s.prepare(m)
 		if err != nil {
 			return err
@@ -227,15 +231,58 @@ func (confirmed) ValidUntil() time.Time      { return time.Time{} }
 // order (MQTT's PUBACKs) waits on each Confirmation while it reads on.
 // Sends of one session are stored in the order of their calls.
 func (s *Session) SendAsync(ctx context.Context, m *Message) (Confirmation, error) {
-	r, err := s.prepare(m)
-	if err != nil {
-		return nil, err
+	rule, keeps := s.b.dedupRule(m.Dest)
+	var dupID string
+	if keeps {
+		dupID = dedupID(m, rule) // before the core sets an id of its own
 	}
-	return confirmation(s.b.commit(ctx, []routed{r}, nil, false))
+	// send stores m, with extra ops (the duplicate window's) in its record.
+	var send func(extra ...store.Op) (Confirmation, error)
+	var d *destination
+	if sc, first, later, err := scheduleOf(m, time.Now()); err != nil {
+		return nil, err
+	} else if later {
+		if !validName(m.Dest, false) {
+			return nil, fmt.Errorf("%w: %q", ErrInvalidDestination, m.Dest.Name)
+		}
+		if err := s.stamp(m); err != nil {
+			return nil, err
+		}
+		send = func(extra ...store.Op) (Confirmation, error) { return s.b.sched.add(m, sc, first, extra...) }
+		if dupID != "" {
+			if d, err = s.b.destination(m.Dest, true); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		r, err := s.prepare(m)
+		if err != nil {
+			return nil, err
+		}
+		send = func(extra ...store.Op) (Confirmation, error) {
+			return confirmation(s.b.commit(ctx, []routed{r}, nil, false, extra...))
+		}
+		d = r.d
+	}
+	if dupID != "" {
+		return s.b.sendOnce(ctx, d, dupID, rule, send)
+	}
+	return send()
 }
 
 // prepare fills what the core sets on a message and routes it.
 func (s *Session) prepare(m *Message) (routed, error) {
+	if err := s.stamp(m); err != nil {
+		return routed{}, err
+	}
+	return s.b.route(s, m)
+}
+
+// stamp checks that the session may send m and fills what the core sets.
+func (s *Session) stamp(m *Message) error {
+	if err := s.Authorize(m.Dest, Write); err != nil {
+		return err
+	}
 	if m.ID == "" {
 		m.ID = s.b.newMessageID()
 	}
@@ -243,13 +290,16 @@ func (s *Session) prepare(m *Message) (routed, error) {
 		m.Timestamp = time.Now().UnixMilli()
 	}
 	m.Priority = min(m.Priority, 9)
-	return s.b.route(s, m)
+	return nil
 }
 
 // Subscribe attaches c to what spec names.
 func (s *Session) Subscribe(spec SubSpec, c Consumer) (*Subscription, error) {
 	if !validName(spec.Dest, true) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidDestination, spec.Dest.Name)
+	}
+	if err := s.Authorize(spec.Dest, Read); err != nil {
+		return nil, err
 	}
 	if spec.Prefetch <= 0 {
 		spec.Prefetch = s.b.cfg.DefaultPrefetch

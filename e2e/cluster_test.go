@@ -71,7 +71,9 @@ func newCluster(t *testing.T) *cluster {
 func (n *node) status() (ha.Status, error) {
 	var st ha.Status
 	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + n.http + "/api/cluster")
+	req, _ := http.NewRequest("GET", "http://"+n.http+"/api/cluster", nil)
+	req.SetBasicAuth("admin", adminPassword) // for nodes with auth on (auth_test.go); others ignore it
+	resp, err := cl.Do(req)
 	if err != nil {
 		return st, err
 	}
@@ -84,7 +86,9 @@ func (n *node) status() (ha.Status, error) {
 type greeting struct{ hello, answer string }
 
 var (
-	stompGreeting = &greeting{"CONNECT\naccept-version:1.2\nhost:x\n\n\x00", "CONNECTED"}
+	// The login is auth_test.go's administrator; without users configured
+	// any login is taken.
+	stompGreeting = &greeting{"CONNECT\naccept-version:1.2\nhost:x\nlogin:admin\npasscode:" + adminPassword + "\n\n\x00", "CONNECTED"}
 	// An AMQP 1.0 server that takes clients without SASL echoes the
 	// protocol header.
 	amqpGreeting = &greeting{"AMQP\x00\x01\x00\x00", "AMQP\x00\x01\x00\x00"}

@@ -39,6 +39,22 @@ func (c *cluster) withConfig(t *testing.T, yaml string) {
 	}
 }
 
+// startClusterWith starts a cluster whose nodes read the configuration
+// yaml, and returns it with its master.
+func startClusterWith(t *testing.T, yaml string) (*cluster, *node) {
+	t.Helper()
+	c := newCluster(t)
+	c.withConfig(t, yaml)
+	for _, n := range c.nodes {
+		n.start()
+	}
+	master, err := c.waitMaster(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, master
+}
+
 func (n *node) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := n.cmd.Process.Signal(sig); err != nil {
@@ -70,15 +86,7 @@ func sendMiB(t *testing.T, n *node, dest string, count, size int) {
 // behind one another do not add their waits up (before, the k-th waited
 // k seconds), and a master that cannot confirm steps down.
 func TestClusterConfirmTimeoutRunsFromSubmission(t *testing.T) {
-	c := newCluster(t)
-	c.withConfig(t, "cluster:\n  confirmTimeout: 1s\n")
-	for _, n := range c.nodes {
-		n.start()
-	}
-	master, err := c.waitMaster(30 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, master := startClusterWith(t, "cluster:\n  confirmTimeout: 1s\n")
 	for _, s := range c.others(master) {
 		s.signal(t, syscall.SIGSTOP)
 		t.Cleanup(func() { s.cmd.Process.Signal(syscall.SIGCONT) })

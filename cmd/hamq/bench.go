@@ -30,6 +30,7 @@ type benchConfig struct {
 	window     int
 	ack        string // STOMP ack mode; for AMQP, auto means pre-settled deliveries
 	prefetch   int    // STOMP activemq.prefetchSize, AMQP link credit; 0 leaves the broker's default
+	login      creds  // --user, --password (creds.go)
 }
 
 func cmdBench(args []string) error {
@@ -51,9 +52,10 @@ func cmdBench(args []string) error {
 	pids := fs.String("broker-pid", "", "the broker's process ids (a cluster's, separated by commas): report its CPU per message, from /proc/PID/stat")
 	device := fs.String("device", "", "the broker's block device (e.g. sda, nvme0n1): report its flush requests per message, from /sys/class/block/DEV/stat")
 	idle := fs.Int("idle", 0, "MQTT: instead of messages, hold this many idle connections and print the broker's memory (needs --http)")
-	adminURL := fs.String("http", defaultHTTP, "admin API of the broker, for --idle")
+	adminURL := fs.String("http", defaultHTTP, "admin API of the broker: removes the destination the bench made, and with --idle reads the broker's memory")
 	hold := fs.Duration("hold", 5*time.Second, "with --idle: how long the connections are held before the broker's memory is read")
 	dest := fs.String("destination", "", "STOMP destination (default /queue/hamq.bench; a /topic/ gives every consumer every message), MQTT topic (default hamq/bench) or AMQP address (default queue://hamq.bench)")
+	login := credFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
@@ -69,7 +71,7 @@ func cmdBench(args []string) error {
 		return fmt.Errorf("--ack %q: want auto, client or client-individual", *ack)
 	}
 	cfg := benchConfig{url: *u, dest: *dest, size: max(*size, 8), persistent: *persistent, qos: byte(*qos), sessionSub: *sessionSub,
-		window: max(*window, 1), ack: *ack, prefetch: max(*prefetch, 0)}
+		window: max(*window, 1), ack: *ack, prefetch: max(*prefetch, 0), login: login.fill()}
 	load := benchLoad{producers: *producers, consumers: *consumers}
 	switch *proto {
 	case "stomp":
@@ -109,6 +111,8 @@ func cmdBench(args []string) error {
 		return err
 	}
 
+	load.progress = os.Stderr
+	defer benchCleanup(*proto, cfg, *adminURL)()
 	title := describeLoad(*proto, load, *count)
 	if *workload != "" {
 		title = *workload + ": " + title

@@ -35,7 +35,11 @@ func dialAMQPBench(cfg benchConfig, role string) (benchConn, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := goamqp.Dial(ctx, "amqp://"+u.Host, nil)
+	var opts *goamqp.ConnOptions
+	if cfg.login.user != "" {
+		opts = &goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain(cfg.login.user, cfg.login.password)}
+	}
+	conn, err := goamqp.Dial(ctx, "amqp://"+u.Host, opts)
 	if err != nil {
 		return nil, fmt.Errorf("amqp connect %s: %w", u.Host, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -17,7 +18,8 @@ type benchLoad struct {
 	cfg                  benchConfig
 	dial                 func(cfg benchConfig, role string) (benchConn, error)
 	producers, consumers int
-	fanOut               bool // every consumer gets every message (a topic)
+	fanOut               bool      // every consumer gets every message (a topic)
+	progress             io.Writer // when set, a line every progressEvery of a run
 }
 
 // benchRun is what one run measured.
@@ -100,6 +102,7 @@ func (l benchLoad) run(count int, d time.Duration, probe brokerProbe) (benchRun,
 		return r, err
 	}
 	start := time.Now()
+	defer showProgress(l.progress, start, &received, &target)()
 	until := start.Add(d)
 	var sent atomic.Int64
 	var pwg sync.WaitGroup
@@ -231,4 +234,38 @@ func produce(c benchConn, n int, until time.Time, cfg benchConfig) (int, error) 
 	}
 	err, _ := failed.Load().(error)
 	return int(confirmed.Load()), err
+}
+
+// progressEvery is how often a long run says how far it got.
+const progressEvery = 5 * time.Second
+
+// showProgress prints, every progressEvery until the returned function is
+// called, the messages received so far and their rate.
+func showProgress(w io.Writer, start time.Time, received, target *atomic.Int64) func() {
+	if w == nil {
+		return func() {}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			n, el := received.Load(), time.Since(start)
+			of := ""
+			if tg := target.Load(); tg != math.MaxInt64 {
+				of = fmt.Sprintf(" of %d", tg)
+			}
+			fmt.Fprintf(w, "hamq bench: %s: %d%s messages received (%.0f/s)\n", el.Round(time.Second), n, of, float64(n)/el.Seconds())
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+	}
 }

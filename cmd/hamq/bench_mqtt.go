@@ -24,7 +24,7 @@ func dialMQTTBench(cfg benchConfig, role string) (benchConn, error) {
 	return connectAny(cfg.url, failoverTimeout, func(addr string) (benchConn, error) {
 		opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("hamq-bench-" + role).
 			SetCleanSession(clean).SetAutoReconnect(consumer).SetOrderMatters(false).SetMaxResumePubInFlight(cfg.window).
-			SetWriteTimeout(30 * time.Second).SetResumeSubs(true)
+			SetWriteTimeout(30 * time.Second).SetResumeSubs(true).SetUsername(cfg.login.user).SetPassword(cfg.login.password)
 		if addrs, err := brokerAddrs(cfg.url); err == nil {
 			for _, a := range addrs {
 				if a != addr {
@@ -34,7 +34,7 @@ func dialMQTTBench(cfg benchConfig, role string) (benchConn, error) {
 		}
 		c := paho.NewClient(opts)
 		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			return nil, fmt.Errorf("mqtt connect %s: %v", addr, tok.Error())
+			return nil, fmt.Errorf("mqtt connect %s: %w", addr, tok.Error())
 		}
 		return &mqttBench{c: c, cfg: cfg, opts: opts, session: !clean}, nil
 	})

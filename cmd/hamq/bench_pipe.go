@@ -26,12 +26,12 @@ type stompPipe struct {
 	done    chan struct{}
 }
 
-func dialPipe(url string) (*stompPipe, error) {
-	return connectAny(url, failoverTimeout, dialPipeTo)
+func dialPipe(url string, login creds) (*stompPipe, error) {
+	return connectAny(url, failoverTimeout, func(addr string) (*stompPipe, error) { return dialPipeTo(addr, login) })
 }
 
-func dialPipeTo(addr string) (*stompPipe, error) {
-	nc, r, _, err := stompConnect(addr)
+func dialPipeTo(addr string, login creds) (*stompPipe, error) {
+	nc, r, _, err := stompConnect(addr, login)
 	if err != nil {
 		return nil, err
 	}
@@ -42,20 +42,24 @@ func dialPipeTo(addr string) (*stompPipe, error) {
 
 // stompConnect opens a STOMP connection without heart-beats and returns
 // its frame reader and the version the broker chose.
-func stompConnect(addr string) (net.Conn, *frame.Reader, string, error) {
+func stompConnect(addr string, login creds) (net.Conn, *frame.Reader, string, error) {
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	r := frame.NewReader(bufio.NewReader(nc))
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := frame.NewWriter(nc).Write(frame.New(frame.CONNECT, frame.AcceptVersion, "1.1,1.2", frame.Host, "hamq", frame.HeartBeat, "0,0")); err != nil {
+	if err := frame.NewWriter(nc).Write(frame.New(frame.CONNECT, append([]string{frame.AcceptVersion, "1.1,1.2", frame.Host, "hamq", frame.HeartBeat, "0,0"}, login.stompHeaders()...)...)); err != nil {
 		nc.Close()
 		return nil, nil, "", err
 	}
 	f, err := r.Read()
 	for err == nil && f == nil { // a heart-beat, or a newline after a frame
 		f, err = r.Read()
+	}
+	if err == nil && f.Command == frame.ERROR {
+		nc.Close()
+		return nil, nil, "", stompRefusal(f)
 	}
 	if err != nil || f.Command != frame.CONNECTED {
 		nc.Close()

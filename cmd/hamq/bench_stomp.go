@@ -33,6 +33,7 @@ type stompConsumer struct {
 	url, dest string
 	ack       string
 	prefetch  int
+	login     creds
 
 	mu      sync.Mutex // guards the connection, which a failover replaces
 	nc      net.Conn
@@ -47,13 +48,13 @@ type stompConsumer struct {
 
 func dialSTOMPBench(cfg benchConfig, role string) (benchConn, error) {
 	if strings.HasPrefix(role, "producer") {
-		p, err := dialPipe(cfg.url)
+		p, err := dialPipe(cfg.url, cfg.login)
 		if err != nil {
 			return nil, err
 		}
 		return &stompProducer{p: p, dest: cfg.dest, persistent: cfg.persistent}, nil
 	}
-	c := &stompConsumer{url: cfg.url, dest: cfg.dest, ack: cfg.ack, prefetch: cfg.prefetch, done: make(chan struct{})}
+	c := &stompConsumer{url: cfg.url, dest: cfg.dest, ack: cfg.ack, prefetch: cfg.prefetch, login: cfg.login, done: make(chan struct{})}
 	if err := c.connect(); err != nil {
 		return nil, err
 	}
@@ -80,7 +81,7 @@ func (c *stompConsumer) connect() error {
 		version string
 	}
 	cn, err := connectAny(c.url, failoverTimeout, func(addr string) (conn, error) {
-		nc, r, v, err := stompConnect(addr)
+		nc, r, v, err := stompConnect(addr, c.login)
 		return conn{nc, r, v}, err
 	})
 	if err != nil {

@@ -17,20 +17,21 @@ func cmdCluster(args []string) error {
 	}
 	fs := flagSet("cluster status", "[--http URL]",
 		"Prints every node of the cluster with its role, addresses, epoch, log position and\nlag, asking the admin API of any one node and then each member's own.")
-	base := fs.String("http", defaultHTTP, "admin API of any node of the cluster")
+	api := httpFlags(fs, "admin API of any node of the cluster")
 	if err := fs.Parse(args[1:]); err != nil {
 		return flagError(err)
 	}
+	a := api()
 	var seen ha.Status
-	if err := getJSON(*base, "/api/cluster", &seen); err != nil {
+	if err := a.get("/api/cluster", &seen); err != nil {
 		return err
 	}
 	if seen.ID == "" {
-		return fmt.Errorf("%s is a standalone broker, not a cluster node", *base)
+		return fmt.Errorf("%s is a standalone broker, not a cluster node", a.base)
 	}
 	if len(seen.Members) == 0 {
 		fmt.Fprintf(os.Stderr, "hamq cluster status: %s (%s) sees no member of its cluster: its ZooKeeper session is %s, its health %s\n",
-			seen.ID, *base, seen.ZooKeeper, seen.Health)
+			seen.ID, a.base, seen.ZooKeeper, seen.Health)
 		return exitCode(1)
 	}
 	// Every member says its own state, asked all at once and briefly: a
@@ -46,7 +47,7 @@ func cmdCluster(args []string) error {
 		go func() {
 			defer wg.Done()
 			var st ha.Status
-			if getJSONWithin(2*time.Second, m.Admin, "/api/cluster", &st) == nil {
+			if (adminAPI{base: m.Admin, login: a.login, timeout: 2 * time.Second}).get("/api/cluster", &st) == nil {
 				states[i] = &st
 			}
 		}()

@@ -22,7 +22,7 @@ func lockDataDir(dir string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		pid, _ := readPid(dir)
-		return nil, fmt.Errorf("data directory %s is in use by another hamq (pid %d)", dir, pid)
+		return nil, fmt.Errorf("data directory %s is in use by another hamq (pid %d): use that broker, stop it (hamq stop --data %s), or give this one its own --data and ports", dir, pid, dir)
 	}
 	pidPath := filepath.Join(dir, pidFile)
 	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {

@@ -21,9 +21,11 @@ import (
 	"github.com/hamq/hamq/ha/ensemble"
 )
 
-// demoNode is one hamq process of the demo cluster.
+// demoNode is one hamq process of the demo cluster. Its name is its id
+// in the cluster (its replication address, as hamq cluster status and
+// the console name it); dir names its data directory and log.
 type demoNode struct {
-	name                                string
+	name, dir                           string
 	stomp, mqtt, amqp, ws, http, replic string
 	secret                              string
 	cmd                                 *exec.Cmd
@@ -69,7 +71,7 @@ func cmdDemo(args []string) error {
 	defer func() { stopDemoNodes(nodes) }()
 	for i := range 3 {
 		p := ports[6*i:]
-		n := &demoNode{name: fmt.Sprintf("node%d", i+1), stomp: p[0], mqtt: p[1], amqp: p[2], ws: p[3], http: p[4], replic: p[5], secret: secret}
+		n := &demoNode{name: p[5], dir: fmt.Sprintf("node%d", i+1), stomp: p[0], mqtt: p[1], amqp: p[2], ws: p[3], http: p[4], replic: p[5], secret: secret}
 		if err := n.start(self, root, zk.Connect()); err != nil {
 			return err
 		}
@@ -77,8 +79,8 @@ func cmdDemo(args []string) error {
 	}
 	fmt.Printf("ZooKeeper: %s\n\n", zk.Connect())
 	for _, n := range nodes {
-		fmt.Printf("%s (pid %d): stomp tcp://%s  mqtt tcp://%s  amqp amqp://%s  ws ws://%s  admin http://%s  log %s\n",
-			n.name, n.cmd.Process.Pid, n.stomp, n.mqtt, n.amqp, n.ws, n.http, filepath.Join(root, n.name+".log"))
+		fmt.Printf("node %s (pid %d): stomp tcp://%s  mqtt tcp://%s  amqp amqp://%s  ws ws://%s  console http://%s/admin/  log %s\n",
+			n.name, n.cmd.Process.Pid, n.stomp, n.mqtt, n.amqp, n.ws, n.http, filepath.Join(root, n.dir+".log"))
 	}
 	var stompURLs, stompHosts, mqttHosts, amqpHosts []string
 	for _, n := range nodes {
@@ -116,17 +118,18 @@ func cmdDemo(args []string) error {
 			if now == "" {
 				fmt.Printf("%s  no master: electing ...\n", time.Now().Format("15:04:05.000"))
 			} else {
-				fmt.Printf("%s  master: %s\n", time.Now().Format("15:04:05.000"), now)
+				fmt.Printf("%s  master: node %s\n", time.Now().Format("15:04:05.000"), now)
 			}
 			master = now
 		}
 		for _, n := range nodes {
 			select {
 			case <-n.exited:
-				fmt.Printf("%s  %s exited; restarting it (it rejoins as a slave)\n", time.Now().Format("15:04:05.000"), n.name)
+				fmt.Printf("%s  node %s exited; restarting it (it rejoins as a slave)\n", time.Now().Format("15:04:05.000"), n.name)
 				if err := n.start(self, root, zk.Connect()); err != nil {
 					return err
 				}
+				fmt.Printf("%s  node %s restarted: pid %d\n", time.Now().Format("15:04:05.000"), n.name, n.cmd.Process.Pid)
 			default:
 			}
 		}
@@ -152,12 +155,12 @@ func demoPorts(n int) ([]string, error) {
 }
 
 func (n *demoNode) start(self, root, zk string) error {
-	logf, err := os.OpenFile(filepath.Join(root, n.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(filepath.Join(root, n.dir+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	n.cmd = exec.Command(self, "start", "--config", os.DevNull, "--data", filepath.Join(root, n.name),
+	n.cmd = exec.Command(self, "start", "--config", os.DevNull, "--data", filepath.Join(root, n.dir),
 		"--stomp", n.stomp, "--mqtt", n.mqtt, "--ws", n.ws, "--http", n.http, "--amqp", n.amqp,
 		"--zk", zk, "--bind", n.replic, "--replicas", "3", "--broker-name", "demo")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
@@ -165,7 +168,7 @@ func (n *demoNode) start(self, root, zk string) error {
 	// Ctrl-C goes to the demo, which stops the nodes in order.
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := n.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", n.name, err)
+		return fmt.Errorf("start node %s: %w", n.name, err)
 	}
 	n.exited = make(chan struct{})
 	go func(c *exec.Cmd, exited chan struct{}) {

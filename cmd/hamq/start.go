@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -110,7 +111,7 @@ func cmdStart(args []string) error {
 			*target = a
 		}
 	}
-	return run(cfg)
+	return run(cfg, path)
 }
 
 func applyClusterFlags(cfg *config.Config, name string, replicas int, bind, hostname, zk, zkPath string, zkTimeout time.Duration, sync string) error {
@@ -169,8 +170,9 @@ const gcPercent = 50
 
 // run is the broker's life: lock the data directory, then either serve
 // standalone on the local store or join a cluster and serve while master;
-// wait for a signal, then drain and close in order.
-func run(cfg config.Config) error {
+// wait for a signal, then drain and close in order. cfgPath is the file
+// cfg came from ("" for the built-in defaults).
+func run(cfg config.Config, cfgPath string) error {
 	if os.Getenv("GOGC") == "" {
 		paceCtx, stopPacing := context.WithCancel(context.Background())
 		paced := make(chan struct{})
@@ -184,6 +186,16 @@ func run(cfg config.Config) error {
 		}()
 	}
 	log := newLogger(cfg.Log)
+	if cfgPath != "" {
+		abs, _ := filepath.Abs(cfgPath)
+		log.Info("configuration loaded", "file", abs)
+	} else {
+		log.Info("configuration: the built-in defaults (no --config, and no conf/hamq.yaml in the current directory)")
+	}
+	auth, err := newAuth(cfg.Auth, log)
+	if err != nil {
+		return err
+	}
 	dir := cfg.Broker.DataDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -195,16 +207,28 @@ func run(cfg config.Config) error {
 	defer unlock()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	fe := &frontEnds{cfg: cfg, log: log, errs: make(chan error, 1)}
-	info := admin.Info{Name: cfg.Broker.Name, Version: version}
+	fe := &frontEnds{cfg: cfg, log: log, errs: make(chan error, 1), auth: auth, conns: newConnTracker()}
+	storeDir := filepath.Join(dir, "store")
+	info := admin.Info{Name: cfg.Broker.Name, Version: version, Auth: auth, Conns: fe.conns, Log: log,
+		Replicas: cfg.Cluster.Replicas, StoreBytes: dirSize(storeDir)}
 	nodeDone := make(chan error, 1)
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer func() {
 		cancelRun()
 		<-nodeDone
 	}()
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchUsers(watchCtx, cfg.Auth, auth, log)
+	}()
+	defer func() {
+		stopWatching()
+		<-watched
+	}()
 	if cfg.Cluster.ZKAddress == "" {
-		sa, err := openStandalone(filepath.Join(dir, "store"), fe, log)
+		sa, err := openStandalone(storeDir, fe, log)
 		if err != nil {
 			nodeDone <- err
 			return err
@@ -212,7 +236,7 @@ func run(cfg config.Config) error {
 		info.End, info.Health = sa.end, sa.health
 		go func() { nodeDone <- sa.run(runCtx) }()
 	} else {
-		node, err := ha.NewNode(cfg.HA(), filepath.Join(dir, "store"), store.Options{}, fe, log)
+		node, err := ha.NewNode(cfg.HA(), storeDir, store.Options{}, fe, log)
 		if err != nil {
 			nodeDone <- err
 			return err
@@ -356,6 +380,10 @@ type frontEnds struct {
 	cfg  config.Config
 	log  *slog.Logger
 	errs chan error // the first listener failure ends the process
+	// auth is the user store and authorization map of every term's
+	// core; conns tracks the client sockets for the admin API.
+	auth  *core.Auth
+	conns *connTracker
 
 	mu sync.Mutex
 	b  *core.Broker
@@ -376,7 +404,9 @@ func (fe *frontEnds) fail(err error) {
 
 func (fe *frontEnds) Start(st *store.Store) (func(string), error) {
 	cfg, log := fe.cfg, fe.log
-	b, err := core.NewBroker(cfg.Core(), st, log)
+	coreCfg := cfg.Core()
+	coreCfg.Auth = fe.auth
+	b, err := core.NewBroker(coreCfg, st, log)
 	if err != nil {
 		return nil, err
 	}
@@ -445,6 +475,7 @@ func (fe *frontEnds) Start(st *store.Store) (func(string), error) {
 			stop("broker shutting down")
 			return nil, fmt.Errorf("%s listener: %w", l.name, err)
 		}
+		ln = fe.conns.listener(ln)
 		if l.tls {
 			ln = tls.NewListener(ln, tlsCfg)
 		}
@@ -459,4 +490,29 @@ func (fe *frontEnds) Start(st *store.Store) (func(string), error) {
 	fe.b = b
 	fe.mu.Unlock()
 	return stop, nil
+}
+
+// dirSize is the size of the files under dir, computed at most every few
+// seconds (the admin API's overview polls it).
+func dirSize(dir string) func() int64 {
+	var mu sync.Mutex
+	var size int64
+	var at time.Time
+	return func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) < 5*time.Second {
+			return size
+		}
+		size, at = 0, time.Now()
+		filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if fi, err := d.Info(); err == nil {
+					size += fi.Size()
+				}
+			}
+			return nil
+		})
+		return size
+	}
 }

@@ -97,6 +97,9 @@ func TestChaos(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if e := scheduledWrong(h); len(e) > 0 {
+		t.Errorf("%d scheduled deliveries early or doubled: %s", len(e), strings.Join(e[:min(len(e), 10)], "; "))
+	}
 	if unmet := sched.unmet(); len(unmet) > 0 {
 		t.Errorf("HAMQ_CHAOS_MIN not met within %v: %s", cfg.duration, strings.Join(unmet, ", "))
 	}

@@ -18,6 +18,12 @@
 // next; the other tests each inject one fault, deterministically, and
 // assert what the cluster must do about it.
 //
+// TestChaos's load also has a pipelined producer that names its messages
+// for the broker's duplicate window (_HQ_DUPL_ID), so its resends after a
+// failover should add nothing to the duplicates column, and a scheduled
+// flow (AMQ_SCHEDULED_DELAY 3 s, longer than a failover) whose messages
+// must all arrive, none before its time and none twice.
+//
 // Dirty reads are seen through witnesses: every flow on a topic has a
 // durable subscription nobody reads until the final drain. A message and
 // its witness's copy are stored in one record, so a copy a live consumer

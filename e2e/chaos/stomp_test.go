@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,31 +84,38 @@ func timedOut(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
-func sendFrame(dest, id string, attempt int, body []byte) *frame.Frame {
-	f := frame.New(frame.SEND, frame.Destination, dest, "persistent", "true",
-		frame.Receipt, fmt.Sprintf("%s#%d", id, attempt), idHeader, id, frame.ContentType, "text/plain")
+func sendFrame(dest, id string, attempt int, body []byte, headers ...string) *frame.Frame {
+	f := frame.New(frame.SEND, append([]string{frame.Destination, dest, "persistent", "true",
+		frame.Receipt, fmt.Sprintf("%s#%d", id, attempt), idHeader, id, frame.ContentType, "text/plain"}, headers...)...)
 	f.Body = body
 	return f
 }
 
-// stompSender is a stop-and-wait producer's STOMP connection.
+// stompSender is a stop-and-wait producer's STOMP connection; headers go
+// on every SEND, and with dedup the message's name as _HQ_DUPL_ID.
 type stompSender struct {
-	c    *stompConn
-	dest string
+	c       *stompConn
+	dest    string
+	dedup   bool
+	headers []string
 }
 
-func stompDialer(dest string) func(endpoint) (sender, error) {
+func stompDialer(dest string, dedup bool, headers ...string) func(endpoint) (sender, error) {
 	return func(ep endpoint) (sender, error) {
 		c, err := dialSTOMP(ep.addr)
 		if err != nil {
 			return nil, err
 		}
-		return &stompSender{c: c, dest: dest}, nil
+		return &stompSender{c: c, dest: dest, dedup: dedup, headers: headers}, nil
 	}
 }
 
 func (s *stompSender) send(id string, attempt int, body []byte, timeout time.Duration) (Kind, string, bool) {
-	if err := s.c.write(sendFrame(s.dest, id, attempt, body)); err != nil {
+	h := s.headers
+	if s.dedup {
+		h = append(slices.Clip(h), "_HQ_DUPL_ID", id)
+	}
+	if err := s.c.write(sendFrame(s.dest, id, attempt, body, h...)); err != nil {
 		return Unknown, err.Error(), false
 	}
 	receipt := fmt.Sprintf("%s#%d", id, attempt)
@@ -140,6 +148,9 @@ type pipeliner struct {
 	// timeout: a connection whose oldest SEND has waited this long for
 	// its receipt is given up.
 	timeout time.Duration
+	// dedup names each message in _HQ_DUPL_ID, so that what it sends
+	// again after a failover, stored the first time, is not enqueued twice.
+	dedup bool
 }
 
 type pending struct {
@@ -215,7 +226,11 @@ func (p *pipeliner) session(c *stompConn, ep endpoint, resend []pending, seq *in
 			m.sent = time.Now()
 			p.rec.add(Event{Kind: Send, Flow: p.flow, Client: p.client, ID: m.id, Attempt: m.attempt, Node: ep.name})
 			inflight = append(inflight, m)
-			if err := c.write(sendFrame(p.dest, m.id, m.attempt, Body(m.id, m.attempt))); err != nil {
+			var dedup []string
+			if p.dedup {
+				dedup = []string{"_HQ_DUPL_ID", m.id}
+			}
+			if err := c.write(sendFrame(p.dest, m.id, m.attempt, Body(m.id, m.attempt), dedup...)); err != nil {
 				return giveUp(err.Error(), false)
 			}
 			nextSend = nextSend.Add(interval)

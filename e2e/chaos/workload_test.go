@@ -32,17 +32,30 @@ type load struct {
 	// consumeLater starts the STOMP consumer only for the final drain, so
 	// that a destination's size can be read first.
 	consumeLater bool
+	// dedup has the pipelined producer name its messages for the
+	// broker's duplicate window.
+	dedup bool
+	// scheduled adds a stop-and-wait STOMP producer whose messages ask to
+	// be delivered schedDelay later, to a queue of their own.
+	scheduled bool
 }
 
 // chaosLoad is TestChaos's: every client, witnesses on every flow.
 var chaosLoad = load{stompProducers: 2, pipelined: true, window: 50, pipelineRate: 100, mqtt: true, amqp: true,
-	witnesses: true, stompDest: "/topic/chaos.stomp", timeout: 5 * time.Second, pace: 25 * time.Millisecond}
+	witnesses: true, stompDest: "/topic/chaos.stomp", timeout: 5 * time.Second, pace: 25 * time.Millisecond,
+	dedup: true, scheduled: true}
+
+// schedDelay is the scheduled flow's delay: longer than a failover, so
+// that some of its messages fall due on a master that did not take them.
+const schedDelay = 3 * time.Second
 
 // Flows' names and destinations.
 const (
 	flowSTOMP  = "stomp"
 	flowMQTT   = "mqtt"
 	flowAMQP   = "amqp"
+	flowSched  = "scheduled"
+	schedQueue = "/queue/chaos.scheduled"
 	mqttTopic  = "chaos/mqtt"
 	amqpTarget = "topic://chaos.amqp"
 )
@@ -123,11 +136,11 @@ func startLoad(t *testing.T, c *cluster, l load) *workload {
 	}
 	for i := range l.stompProducers {
 		w.startProducer(&producer{rec: w.rec, flow: flowSTOMP, client: fmt.Sprintf("s%d", i+1), eps: stompEps,
-			dial: stompDialer(l.stompDest), timeout: l.timeout, pace: l.pace})
+			dial: stompDialer(l.stompDest, false), timeout: l.timeout, pace: l.pace})
 	}
 	if l.pipelined {
 		p := &pipeliner{rec: w.rec, flow: flowSTOMP, client: "p1", dest: l.stompDest, eps: stompEps, window: l.window,
-			rate: l.pipelineRate, timeout: l.timeout}
+			rate: l.pipelineRate, timeout: l.timeout, dedup: l.dedup}
 		w.producers.Add(1)
 		go func() {
 			defer w.producers.Done()
@@ -142,7 +155,46 @@ func startLoad(t *testing.T, c *cluster, l load) *workload {
 		w.startProducer(&producer{rec: w.rec, flow: flowAMQP, client: "a1", eps: amqpEps,
 			dial: amqpDialer("a1", amqpTarget), timeout: l.timeout, pace: l.pace})
 	}
+	if l.scheduled {
+		c := w.consumer(flowSched, "scheduled-live", Deliver, stompEps, stompSession(w.rec, flowSched, "scheduled-live", schedQueue, "", ""))
+		// The last messages come schedDelay after the producers stop.
+		c.idle, c.drainIdle = c.idle+schedDelay, c.drainIdle+schedDelay
+		w.startConsumer(c)
+		w.startProducer(&producer{rec: w.rec, flow: flowSched, client: "d1", eps: stompEps,
+			dial: stompDialer(schedQueue, true, "AMQ_SCHEDULED_DELAY", fmt.Sprint(schedDelay.Milliseconds())), timeout: l.timeout, pace: l.pace})
+	}
 	return w
+}
+
+// scheduledWrong lists the scheduled flow's deliveries that came before
+// their time (sooner than schedDelay after the message's first attempt)
+// or twice without the redelivered flag (delivered twice, or a resend
+// scheduled again: its producer names its messages for the duplicate
+// window).
+func scheduledWrong(h History) []string {
+	first := map[string]time.Time{}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range h.Events {
+		if e.Flow != flowSched {
+			continue
+		}
+		switch e.Kind {
+		case Send:
+			if _, ok := first[e.ID]; !ok {
+				first[e.ID] = e.At
+			}
+		case Deliver:
+			if at, ok := first[e.ID]; ok && e.At.Sub(at) < schedDelay {
+				out = append(out, fmt.Sprintf("%s %v after its first send", e.ID, e.At.Sub(at).Round(time.Microsecond)))
+			}
+			if seen[e.ID] && !e.Redelivered {
+				out = append(out, fmt.Sprintf("%s a second time, not flagged redelivered", e.ID))
+			}
+			seen[e.ID] = true
+		}
+	}
+	return out
 }
 
 func must(t *testing.T, err error) {

@@ -2,8 +2,10 @@
 with a receipt, as an application using a failover list does: when the
 connection drops, connect again (stomp.py tries the hosts in turn) and
 send again whatever was not confirmed. Prints "confirmed N" once per
-message, "reconnected" after each failover and "done N" at the end.
-Usage: HOST:PORT,HOST:PORT,... DEST COUNT [PACE_SECONDS]"""
+message, "reconnected" after each failover and "done N" at the end. With
+DEDUP "dedup", each message carries its name as _HQ_DUPL_ID, so that the
+broker drops what is sent again after a failover but was stored before it.
+Usage: HOST:PORT,HOST:PORT,... DEST COUNT [PACE_SECONDS [DEDUP]]"""
 import sys
 import threading
 import time
@@ -15,6 +17,7 @@ from say import say
 hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
 dest, count = sys.argv[2], int(sys.argv[3])
 pace = float(sys.argv[4]) if len(sys.argv) > 4 else 0.002
+dedup = len(sys.argv) > 5 and sys.argv[5] == "dedup"
 lock = threading.Lock()
 confirmed = set()
 dropped = threading.Event()
@@ -63,7 +66,10 @@ while not finished.is_set():
         if dropped.is_set():
             break
         try:
-            conn.send(destination=dest, body="msg-%04d" % i, headers={"persistent": "true"}, receipt="r-%d" % i)
+            headers = {"persistent": "true"}
+            if dedup:
+                headers["_HQ_DUPL_ID"] = "msg-%04d" % i
+            conn.send(destination=dest, body="msg-%04d" % i, headers=headers, receipt="r-%d" % i)
         except Exception:
             break
         time.sleep(pace)  # spread the sends so that failovers land among them

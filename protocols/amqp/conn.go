@@ -330,7 +330,7 @@ func writeBytes(w *bufio.Writer, b []byte) error {
 // condition names the AMQP error condition of a core error.
 func condition(err error) wire.Symbol {
 	switch {
-	case errors.Is(err, core.ErrUnauthorized), errors.Is(err, core.ErrTempNotOwned):
+	case errors.Is(err, core.ErrUnauthorized), errors.Is(err, core.ErrForbidden), errors.Is(err, core.ErrTempNotOwned):
 		return wire.CondUnauthorizedAccess
 	case errors.Is(err, core.ErrNoSuchDestination):
 		return wire.CondNotFound

@@ -83,8 +83,10 @@ func (s *session) attach(a *wire.Attach) {
 		reply.Source, reply.Target, reply.Coordinator = nil, nil, nil
 		c.send(s.channel, reply)
 		c.send(s.channel, &wire.Detach{Handle: l.handle, Closed: true, Error: err})
-		delete(s.links, a.Handle)
-		delete(s.handles, l.handle)
+		// The client answers with its own detach (Qpid Proton does),
+		// which must find the handle, detached, rather than end the
+		// session and with it the connection's other links.
+		l.detached = true
 		c.srv.log.Info("link refused", "remote", c.nc.RemoteAddr(), "link", a.Name, "condition", err.Condition, "err", err.Description)
 		return
 	}
@@ -128,6 +130,11 @@ func (l *link) attachReceiving(a *wire.Attach) (*wire.Attach, *wire.Error) {
 		d, err := c.destination(t.Address, t.Capabilities)
 		if err != nil {
 			return reply, &wire.Error{Condition: wire.CondInvalidField, Description: err.Error()}
+		}
+		// A link to a target the user may not write to is refused at
+		// once, with amqp:unauthorized-access, rather than each message.
+		if err := c.sess.Authorize(d, core.Write); err != nil {
+			return reply, &wire.Error{Condition: condition(err), Description: err.Error()}
 		}
 		l.dest = d
 		reply.Target = t

@@ -85,6 +85,16 @@ func toCore(m *wire.Message, dest core.Destination) (*core.Message, error) {
 		}
 		cm.Properties[k] = property(v)
 	}
+	// Delivery time and delay, as Artemis and Azure Service Bus clients
+	// annotate them, become the properties the core schedules by.
+	for _, k := range []string{core.PropDeliveryTime, core.PropDeliveryDelay} {
+		if v, ok := m.MessageAnnotations[wire.Symbol(k)]; ok {
+			if cm.Properties == nil {
+				cm.Properties = map[string]any{}
+			}
+			cm.Properties[k] = property(v)
+		}
+	}
 	switch {
 	case len(m.Data) == 1:
 		cm.Body = m.Data[0]

@@ -28,6 +28,7 @@ func (h *hook) Provides(b byte) bool {
 		mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnSessionEstablished, mochi.OnDisconnect,
 		mochi.OnPublish, mochi.OnSubscribe, mochi.OnPacketProcessed, mochi.OnUnsubscribed, mochi.OnPacketRead, mochi.OnWill,
 		mochi.OnClientExpired, mochi.StoredClients, mochi.StoredSubscriptions, mochi.StoredRetainedMessages,
+		mochi.OnPacketEncode, mochi.OnRetainedExpired,
 	}, []byte{b})
 }
 
@@ -45,10 +46,13 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 // wills through the core; nobody may subscribe to it.
 const internalTopic = "$hamq/internal"
 
-func (h *hook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
-	return !strings.HasPrefix(topic, "$hamq/")
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	return !strings.HasPrefix(topic, "$hamq/") && h.authorized(cl, topic, write)
 }
 
+// OnSessionEstablished gives the connection its session: the one it
+// resumes, whose deliveries go on in order from where they were, or a new
+// one, which a persistent session's stored subscriptions are restored to.
 func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 	s := h.s
 	persistent := persistentSession(cl)
@@ -58,11 +62,20 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 		delete(s.sessions, cl.ID)
 	} else if sess != nil {
 		s.mu.Unlock()
+		sess.cs.SetPeer(peer(cl))
+		sess.attach(cl)
 		return
 	}
 	s.mu.Unlock()
 	if sess != nil {
+		sess.fireWill(h) // the old session ends here
 		sess.close()
+	}
+	s.mu.Lock()
+	ended := s.ending[cl.ID]
+	s.mu.Unlock()
+	if ended != nil {
+		<-ended
 	}
 	if pk.Connect.Clean {
 		s.forgetStored(cl.ID)
@@ -73,6 +86,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 		s.m.DisconnectClient(cl, packets.ErrServerUnavailable)
 		return
 	}
+	sess.cs.SetPeer(peer(cl))
 	if persistent {
 		if err := s.storeClient(cl); err != nil {
 			s.log.Error("persistent session not stored", "client", cl.ID, "err", err)
@@ -84,6 +98,7 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 	s.mu.Lock()
 	s.sessions[cl.ID] = sess
 	s.mu.Unlock()
+	sess.attach(cl)
 }
 
 func (s *Server) storeClient(cl *mochi.Client) error {
@@ -105,9 +120,16 @@ func (h *hook) session(id string) *session {
 	return h.s.sessions[id]
 }
 
-// OnDisconnect ends a session that does not outlive its connection.
+// OnDisconnect ends a session that does not outlive its connection; a
+// persistent one waits for the client without its connection.
 func (h *hook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
-	if !expire || cl.IsTakenOver() {
+	if cl.IsTakenOver() {
+		return
+	}
+	if !expire {
+		if sess := h.session(cl.ID); sess != nil {
+			sess.detach(cl)
+		}
 		return
 	}
 	h.endSession(cl.ID)
@@ -119,14 +141,29 @@ func (h *hook) OnClientExpired(cl *mochi.Client) {
 	h.s.forgetStored(cl.ID)
 }
 
+// endSession ends a session, sending a will that was waiting for its delay.
+// A client connecting with its id meanwhile waits for the end (Server.ending).
 func (h *hook) endSession(id string) {
-	h.s.mu.Lock()
-	sess := h.s.sessions[id]
-	delete(h.s.sessions, id)
-	h.s.mu.Unlock()
+	s := h.s
+	s.mu.Lock()
+	sess := s.sessions[id]
+	delete(s.sessions, id)
+	ended := make(chan struct{})
 	if sess != nil {
-		sess.close()
+		s.ending[id] = ended
 	}
+	s.mu.Unlock()
+	if sess == nil {
+		return
+	}
+	sess.fireWill(h)
+	sess.close()
+	s.mu.Lock()
+	if s.ending[id] == ended {
+		delete(s.ending, id)
+	}
+	s.mu.Unlock()
+	close(ended)
 }
 
 // OnPublish sends the message to the core before the client hears back.
@@ -185,6 +222,8 @@ func reasonFor(err error) packets.Code {
 		return packets.ErrTopicNameInvalid
 	case errors.Is(err, core.ErrDestinationFull):
 		return packets.ErrQuotaExceeded
+	case errors.Is(err, core.ErrForbidden):
+		return packets.ErrNotAuthorized
 	}
 	return packets.ErrImplementationSpecificError
 }
@@ -246,18 +285,27 @@ func storedMessage(pk packets.Packet) storage.Message {
 	return storage.Message{T: "retained", ID: pk.TopicName, TopicName: pk.TopicName, Payload: pk.Payload,
 		FixedHeader: pk.FixedHeader, Origin: pk.Origin, Created: pk.Created,
 		Properties: storage.MessageProperties{ContentType: pk.Properties.ContentType, ResponseTopic: pk.Properties.ResponseTopic,
-			CorrelationData: pk.Properties.CorrelationData, User: pk.Properties.User, MessageExpiryInterval: pk.Properties.MessageExpiryInterval}}
+			CorrelationData: pk.Properties.CorrelationData, User: pk.Properties.User, MessageExpiryInterval: pk.Properties.MessageExpiryInterval,
+			PayloadFormat: pk.Properties.PayloadFormat, PayloadFormatFlag: pk.Properties.PayloadFormatFlag}}
 }
 
-// OnWill sends the will through the core; mochi's own copy goes where no
-// one listens.
+// OnRetainedExpired forgets a retained message whose expiry passed
+// [MQTT-3.3.2-5]; mochi has dropped its copy.
+func (h *hook) OnRetainedExpired(topic string) {
+	if err := h.s.b.DeleteState(context.Background(), keyRetained+topic); err != nil {
+		h.s.log.Warn("expired retained message not removed from the store", "topic", topic, "err", err)
+	}
+}
+
+// OnWill sends the will through the core, at once or after its delay
+// (will.go); mochi's own copy goes where no one listens.
 func (h *hook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
 	if sess := h.session(cl.ID); sess != nil && will.TopicName != internalTopic {
-		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: will.Qos, Retain: will.Retain},
-			TopicName: will.TopicName, Payload: will.Payload, Origin: cl.ID}
-		pk.Properties.User = will.User
-		if err := h.send(sess.cs, pk); err != nil {
-			h.s.log.Warn("will not sent", "client", cl.ID, "topic", will.TopicName, "err", err)
+		pk := willPacket(cl, will)
+		if d := willDelay(cl, will, h.s.opts.SessionExpiry); d > 0 {
+			sess.delayWill(h, pk, d)
+		} else {
+			h.sendWill(sess, pk)
 		}
 	}
 	will.TopicName, will.Retain = internalTopic, false
@@ -285,7 +333,7 @@ func (h *hook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
 		if strings.HasPrefix(f.Filter, "$") && !mochi.IsSharedFilter(f.Filter) {
 			continue
 		}
-		if err := sess.subscribe(f.Filter, f.Qos, f.NoLocal); err != nil {
+		if err := sess.subscribe(f); err != nil {
 			h.s.log.Warn("subscribe refused by the core", "client", cl.ID, "filter", f.Filter, "err", err)
 			continue
 		}
@@ -339,15 +387,31 @@ func (h *hook) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {
 	}
 }
 
-// OnPacketRead sees the client's PUBACK and PUBREC before mochi does: they
-// acknowledge hamq's deliveries in the core.
+// OnPacketRead sees the client's PUBACK, PUBREC and PUBCOMP before mochi
+// does. Those for hamq's deliveries are hamq's (outbound.go): mochi gets a
+// PUBACK for packet id 0 instead, which names nothing in its table, so it
+// can neither answer with an error nor take one of the client's own QoS 2
+// flows, which share that table, for it.
 func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if t := pk.FixedHeader.Type; t == packets.Puback || t == packets.Pubrec {
-		if sess := h.session(cl.ID); sess != nil {
-			sess.acknowledged(pk.PacketID)
+	switch pk.FixedHeader.Type {
+	case packets.Puback, packets.Pubrec, packets.Pubcomp:
+		if sess := h.session(cl.ID); sess != nil && sess.acknowledged(cl, pk) {
+			return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: pk.ProtocolVersion}, nil
 		}
 	}
 	return pk, nil
+}
+
+// OnPacketEncode corrects what mochi v2.7.9 writes in its own PUBACK of a
+// QoS 1 PUBLISH: reason code 0x01 ("granted QoS 1", a SUBACK code), which
+// is no PUBACK reason code [MQTT-3.4.2-1] and which mqtt.js and Paho refuse
+// (mochi issue 474). 0x00 is success. Its echo of the publisher's user
+// properties is off (Compatibilities.NoInheritedPropertiesOnAck).
+func (h *hook) OnPacketEncode(_ *mochi.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Puback && pk.ReasonCode == packets.CodeGrantedQos1.Code {
+		pk.ReasonCode = packets.CodeSuccess.Code
+	}
+	return pk
 }
 
 // StoredClients gives mochi the persistent sessions kept in the store.

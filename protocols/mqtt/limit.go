@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -23,6 +24,12 @@ import (
 // one batches.
 //
 // And it batches reads (see Read).
+//
+// And it ends a connection, with DISCONNECT "malformed packet" in MQTT 5,
+// at an MQTT 5 SUBSCRIBE whose body ends right after a topic filter, with
+// no subscription options byte: mochi v2.7.9's SubscribeDecode reads past
+// the packet there and panics, which would end the broker (found by
+// FuzzConn). The packet never reaches mochi.
 type limitConn struct {
 	net.Conn
 	limit int
@@ -43,8 +50,12 @@ type limitConn struct {
 	head    [10]byte // the first bytes of the CONNECT's body
 	headLen int
 	version byte
+	typ     byte // the packet type being read
+	sub     subscribeScan
 
-	tooLarge atomic.Bool
+	// refused: the connection is ending on a packet too large or
+	// malformed; Close lingers so that the client reads why.
+	refused atomic.Bool
 
 	// Read's batching, touched only by mochi's reader goroutine.
 	busy   bool    // the last read filled its buffer: more is likely waiting
@@ -135,9 +146,8 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	if len(c.rbuf) > 0 {
 		n := copy(p, c.rbuf)
 		c.rbuf = c.rbuf[n:]
-		c.scan(p[:n])
 		c.release()
-		return n, nil
+		return c.scanned(p[:n], nil)
 	}
 	c.release()
 	if err := c.rerr; err != nil {
@@ -146,8 +156,20 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.busy = n == len(p)
-	c.scan(p[:n])
-	return n, err
+	return c.scanned(p[:n], err)
+}
+
+// errMalformedSubscribe is Read's error for the SUBSCRIBE mochi would
+// panic on.
+var errMalformedSubscribe = errors.New("mqtt: malformed SUBSCRIBE: a topic filter without its subscription options")
+
+// scanned returns what Read read, unless it ends a packet mochi must not
+// decode.
+func (c *limitConn) scanned(p []byte, err error) (int, error) {
+	if !c.scan(p) {
+		return 0, errMalformedSubscribe
+	}
+	return len(p), err
 }
 
 // release hands the pooled buffer back once it is drained.
@@ -158,11 +180,13 @@ func (c *limitConn) release() {
 	}
 }
 
-func (c *limitConn) scan(b []byte) {
+// scan follows the packets in b; it reports false at a malformed
+// SUBSCRIBE.
+func (c *limitConn) scan(b []byte) bool {
 	for len(b) > 0 {
 		switch c.state {
 		case 0:
-			c.state, c.length, c.mul = 1, 0, 1
+			c.state, c.length, c.mul, c.typ = 1, 0, 1, b[0]>>4
 			b = b[1:]
 		case 1:
 			x := b[0]
@@ -173,10 +197,11 @@ func (c *limitConn) scan(b []byte) {
 				continue
 			}
 			if c.length+1 > c.limit {
-				c.refuse()
+				c.refuse(0x95) // packet too large
 			}
 			c.state, c.left = 2, c.length
 			c.packets++
+			c.sub = subscribeScan{need: 2}
 			if c.left == 0 {
 				c.state = 0
 			}
@@ -191,21 +216,108 @@ func (c *limitConn) scan(b []byte) {
 					}
 				}
 			}
+			if c.typ == subscribeType && c.version == 5 {
+				c.sub.feed(b[:k])
+			}
 			c.left -= k
 			b = b[k:]
 			if c.left == 0 {
 				c.state = 0
+				if c.typ == subscribeType && c.version == 5 && c.sub.phase == subOptions {
+					c.refuse(0x81) // malformed packet
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// refuse tells an MQTT 5 client why its connection ends: DISCONNECT with
+// the reason code, no properties.
+func (c *limitConn) refuse(reason byte) {
+	if c.refused.Swap(true) {
+		return
+	}
+	if c.version == 5 {
+		c.Write([]byte{0xE0, 0x02, reason, 0x00})
+	}
+}
+
+const subscribeType = 8
+
+// The parts of an MQTT 5 SUBSCRIBE's body, in order; filters and their
+// options repeat.
+const (
+	subPacketID = iota
+	subPropertyLength
+	subProperties
+	subFilterLength
+	subFilter
+	subOptions
+	subDone // a property length that is no varint: mochi refuses it
+)
+
+// subscribeScan follows an MQTT 5 SUBSCRIBE's body as it streams by.
+type subscribeScan struct {
+	phase int
+	need  int // bytes left in the phase; varint bytes left in subPropertyLength
+	n     int // the property length or filter length being read
+	mul   int
+}
+
+func (s *subscribeScan) feed(b []byte) {
+	for len(b) > 0 && s.phase != subDone {
+		switch s.phase {
+		case subPropertyLength:
+			x := b[0]
+			b = b[1:]
+			s.n += int(x&127) * s.mul
+			s.mul *= 128
+			if s.need--; x&128 == 0 {
+				s.next(subProperties, s.n)
+			} else if s.need == 0 {
+				s.phase = subDone
+			}
+		case subFilterLength:
+			s.n = s.n<<8 | int(b[0])
+			b = b[1:]
+			if s.need--; s.need == 0 {
+				s.next(subFilter, s.n)
+			}
+		default:
+			k := min(s.need, len(b))
+			s.need -= k
+			b = b[k:]
+			if s.need == 0 && s.phase == subOptions {
+				s.next(subFilterLength, 0) // the next filter
+			} else if s.need == 0 {
+				s.next(s.phase+1, 0)
 			}
 		}
 	}
 }
 
-func (c *limitConn) refuse() {
-	if c.tooLarge.Swap(true) {
-		return
-	}
-	if c.version == 5 {
-		c.Write([]byte{0xE0, 0x02, 0x95, 0x00}) // DISCONNECT, packet too large, no properties
+// next moves to phase, which takes need bytes; phases with nothing to
+// read are passed.
+func (s *subscribeScan) next(phase, need int) {
+	for {
+		s.phase, s.need = phase, need
+		switch phase {
+		case subPropertyLength:
+			s.need, s.n, s.mul = 4, 0, 1
+			return
+		case subFilterLength:
+			s.need, s.n = 2, 0
+			return
+		case subOptions:
+			s.need = 1
+			return
+		}
+		if need > 0 {
+			return
+		}
+		phase, need = phase+1, 0
 	}
 }
 
@@ -213,7 +325,7 @@ func (c *limitConn) refuse() {
 // sends for a moment, then close.
 func (c *limitConn) Close() error {
 	c.drain()
-	if c.tooLarge.Load() {
+	if c.refused.Load() {
 		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		}

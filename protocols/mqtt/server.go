@@ -50,8 +50,12 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	closed   bool
-	conns    *listener // for ServeConn's connections
+	// ending holds, by client id, sessions taken out of sessions and not
+	// yet closed: the core holds a client id for one session at a time,
+	// so a client connecting again waits for its old session's end.
+	ending map[string]chan struct{}
+	closed bool
+	conns  *listener // for ServeConn's connections
 
 	listenerSeq atomic.Uint64
 }
@@ -69,7 +73,14 @@ func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) 
 	// messages itself. Its default of 8192 slots was 64 KiB of every
 	// connection; 32 hold one $SYS tick's 20 topics.
 	caps.MaximumClientWritesPending = 32
-	s := &Server{b: b, opts: opts, log: log, sessions: map[string]*session{}}
+	// mochi's PUBACK echoes the publisher's user properties; an
+	// acknowledgement has no use for them and a client may not expect a
+	// packet that large.
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
+	// Expiry is the message's own: mochi's default also drops retained
+	// messages a day old, and its inflights, whatever they said.
+	caps.MaximumMessageExpiryInterval = 0
+	s := &Server{b: b, opts: opts, log: log, sessions: map[string]*session{}, ending: map[string]chan struct{}{}}
 	s.m = mochi.New(&mochi.Options{Capabilities: caps, Logger: log,
 		// What of a packet does not fit the read buffer is read straight
 		// into the packet's own slice, and a busy client's reads are
@@ -83,7 +94,29 @@ func NewServer(b *core.Broker, opts Options, log *slog.Logger) (*Server, error) 
 	if err := s.m.Serve(); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
+	s.expireRetained()
 	return s, nil
+}
+
+// expireRetained gives the retained messages loaded from the store their
+// expiry time again, which mochi's storage record does not keep: from
+// when each was published and its Message Expiry Interval. mochi's sweep
+// then drops them when it passes, and sends what is left of the interval.
+func (s *Server) expireRetained() {
+	now := time.Now().Unix()
+	for topic, pk := range s.m.Topics.Retained.GetAll() {
+		e := int64(pk.Properties.MessageExpiryInterval)
+		if e == 0 || pk.Expiry > 0 || pk.Created == 0 {
+			continue
+		}
+		pk.Expiry, pk.ProtocolVersion = pk.Created+e, 5
+		if pk.Expiry < now {
+			s.m.Topics.Retained.Delete(topic)
+			(&hook{s: s}).OnRetainedExpired(topic)
+			continue
+		}
+		s.m.Topics.RetainMessage(pk)
+	}
 }
 
 // Serve accepts MQTT connections on ln until Shutdown or Close.

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hamq/hamq/core"
 	"github.com/hamq/hamq/core/store"
+	"github.com/hamq/hamq/protocols/internal/rawconn"
 	stompfe "github.com/hamq/hamq/protocols/stomp"
 )
 
@@ -23,7 +25,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // broker is a core with MQTT and STOMP listeners on loopback ports; restart
 // keeps the store, as a restarted process would.
 type broker struct {
-	t         *testing.T
+	t         testing.TB
 	dir       string
 	cfg       core.Config
 	opts      Options
@@ -35,7 +37,7 @@ type broker struct {
 	s         *stompfe.Server
 }
 
-func startBroker(t *testing.T, change ...func(*Options)) *broker {
+func startBroker(t testing.TB, change ...func(*Options)) *broker {
 	br := &broker{t: t, dir: t.TempDir(), cfg: core.DefaultConfig(), opts: DefaultOptions()}
 	for _, c := range change {
 		c(&br.opts)
@@ -45,7 +47,7 @@ func startBroker(t *testing.T, change ...func(*Options)) *broker {
 	return br
 }
 
-func listen(t *testing.T, addr string) net.Listener {
+func listen(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -331,5 +333,20 @@ func TestRetainedBurstOnOneCPU(t *testing.T) {
 	seen := map[string]bool{}
 	for len(seen) < n {
 		seen[next(t, got).topic] = true
+	}
+}
+
+// A client that disconnects and connects again at once with the same
+// client id gets its new session, not "server unavailable" because the
+// core still held the id for the old one (found by FuzzConn). The core
+// holds a client id for one session at a time.
+func TestReconnectAtOnceWithSameClientID(t *testing.T) {
+	br := startBroker(t)
+	// CONNECT (3.1.1, clean, client id "again"), PINGREQ, DISCONNECT.
+	hello := []byte{0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 5, 'a', 'g', 'a', 'i', 'n', 0xc0, 0, 0xe0, 0}
+	for i := range 300 {
+		if got := rawconn.Exchange(t, br.mqttAddr, hello, false); !bytes.Equal(got, []byte{0x20, 2, 0, 0, 0xd0, 0}) {
+			t.Fatalf("connection %d got % x, want CONNACK 0 and PINGRESP", i, got)
+		}
 	}
 }

@@ -37,17 +37,28 @@ type session struct {
 
 	// What a session needs only once it subscribes, receives or publishes
 	// at QoS 1 is made then: an idle connection's session is small.
-	mu      sync.Mutex
-	subs    map[string]*subscription // by filter
-	pending map[uint16]uint64        // packet id of a QoS 1/2 PUBLISH -> core delivery tag
-	out     []outgoing               // deliveries for the writer
-	writing bool                     // a writer goroutine is running
-	acks    []pendingAck             // QoS 1 publishes awaiting durability, in arrival order
-	acking  bool                     // an acker goroutine is running
-	closed  bool
+	mu   sync.Mutex
+	subs map[string]*subscription // by filter
+
+	// Deliveries (outbound.go): the connection, nil while the client is
+	// away, and its Receive Maximum; what waits to be written, and what
+	// is in flight by packet id and in the order it was written.
+	cl      *mochi.Client
+	window  int
+	out     []outgoing
+	flight  map[uint16]*flight
+	order   []*flight
+	lastID  uint16
+	resend  bool // flight is to be written again before out
+	writing bool // a writer goroutine is running
+
+	acks   []pendingAck // QoS 1 publishes awaiting durability, in arrival order
+	acking bool         // an acker goroutine is running
+	closed bool
 	// The filters of the SUBSCRIBE being processed that get retained
 	// messages once its SUBACK is out.
 	retainAsks []packets.Subscription
+	will       *delayedWill // a will waiting for its delay (will.go)
 
 	// room bounds the PUBACKs outstanding: a client with that many waits,
 	// which stops its reads.
@@ -67,18 +78,36 @@ type pendingAck struct {
 	conf core.Confirmation
 }
 
+// subscription is one filter of the session's. Its core subscription
+// takes credit from the session (grant): delivered counts what the core
+// gave it, buffered what of that the session holds (unwritten, or in
+// flight); both under sess.mu.
 type subscription struct {
-	filter string
-	qos    byte
-	sub    *core.Subscription
+	filter     string
+	qos        byte
+	identifier int  // MQTT 5 subscription identifier; 0 none
+	rap        bool // retain as published
+	noLocal    bool
+	durable    bool
+	sub        *core.Subscription
+	delivered  uint32
+	buffered   int
 }
 
 // outgoing is a core delivery, or a retained message for a new
 // subscription.
 type outgoing struct {
 	d        core.Delivery
-	qos      byte
+	st       *subscription
 	retained *packets.Packet
+}
+
+// qos is the QoS o goes out at.
+func (o outgoing) qos() byte {
+	if o.retained != nil {
+		return o.retained.FixedHeader.Qos
+	}
+	return min(messageQoS(o.d.Msg), o.st.qos)
 }
 
 func (s *Server) newSession(id string, persistent bool) (*session, error) {
@@ -94,18 +123,30 @@ func (s *Server) newSession(id string, persistent bool) (*session, error) {
 const maxUnacked = 256
 
 // subscribe attaches a filter: durable in a persistent session at QoS 1 or
-// 2, shared for $share filters, else for as long as the session.
-func (sess *session) subscribe(filter string, qos byte, noLocal bool) error {
-	group, f, shared := sharedFilter(filter)
-	spec := core.SubSpec{Dest: coreTopic(f), NoLocal: noLocal, Prefetch: sess.s.opts.MaxInflight, Shared: group}
-	durable := sess.persistent && qos > 0 && !shared
-	if durable {
-		spec.Durable = filter
+// 2, shared for $share filters, else for as long as the session. A filter
+// the session has already is replaced [MQTT-3.8.4-3]; when it stays what
+// it was in the core (durable or not, no-local or not) only its options
+// change, so that nothing it holds is lost or sent twice (a client that
+// subscribes again on every reconnect of its session).
+func (sess *session) subscribe(f packets.Subscription) error {
+	group, name, shared := sharedFilter(f.Filter)
+	durable := sess.persistent && f.Qos > 0 && !shared
+	sess.mu.Lock()
+	if st := sess.subs[f.Filter]; st != nil && st.durable == durable && st.noLocal == f.NoLocal {
+		st.qos, st.identifier, st.rap = f.Qos, f.Identifier, f.RetainAsPublished
+		sess.mu.Unlock()
+		sess.grant()
+		return nil
 	}
-	// Subscribing again replaces the subscription; one that stops being
-	// durable (QoS 0 now) lets its stored messages go.
-	sess.unsubscribe(filter, !durable)
-	st := &subscription{filter: filter, qos: qos}
+	sess.mu.Unlock()
+	spec := core.SubSpec{Dest: coreTopic(name), NoLocal: f.NoLocal, Shared: group, LinkCredit: true}
+	if durable {
+		spec.Durable = f.Filter
+	}
+	// One that stops being durable (QoS 0 now) lets its stored messages go.
+	sess.unsubscribe(f.Filter, !durable)
+	st := &subscription{filter: f.Filter, qos: f.Qos, identifier: f.Identifier, rap: f.RetainAsPublished,
+		noLocal: f.NoLocal, durable: durable}
 	sub, err := sess.cs.Subscribe(spec, consumer{sess, st})
 	if err != nil {
 		return err
@@ -115,17 +156,30 @@ func (sess *session) subscribe(filter string, qos byte, noLocal bool) error {
 	if sess.subs == nil {
 		sess.subs = map[string]*subscription{}
 	}
-	sess.subs[filter] = st
+	sess.subs[f.Filter] = st
 	sess.mu.Unlock()
+	sess.grant()
 	return nil
 }
 
 // unsubscribe detaches a filter; forget also ends what a persistent session
 // stored of it (a clean session stored nothing, and writes nothing here).
+// What it had not written yet goes back to the core with it; what is in
+// flight is completed [MQTT-3.10.4-3].
 func (sess *session) unsubscribe(filter string, forget bool) {
 	sess.mu.Lock()
 	st := sess.subs[filter]
 	delete(sess.subs, filter)
+	if st != nil {
+		keep := sess.out[:0]
+		for _, o := range sess.out {
+			if o.st != st {
+				keep = append(keep, o)
+			}
+		}
+		clear(sess.out[len(keep):])
+		sess.out = keep
+	}
 	sess.mu.Unlock()
 	if st != nil {
 		sess.cs.Unsubscribe(st.sub)
@@ -151,7 +205,9 @@ func (sess *session) restore() error {
 		if attached {
 			continue
 		}
-		if err := sess.subscribe(sub.Filter, sub.Qos, sub.NoLocal); err != nil {
+		f := packets.Subscription{Filter: sub.Filter, Qos: sub.Qos, NoLocal: sub.NoLocal, Identifier: sub.Identifier,
+			RetainAsPublished: sub.RetainAsPublished}
+		if err := sess.subscribe(f); err != nil {
 			return err
 		}
 	}
@@ -258,74 +314,13 @@ type consumer struct {
 func (c consumer) Deliver(d core.Delivery) {
 	sess := c.sess
 	sess.mu.Lock()
-	sess.out = append(sess.out, outgoing{d: d, qos: c.sub.qos})
-	sess.spawn(&sess.writing, sess.deliver)
+	c.sub.delivered++
+	c.sub.buffered++
+	sess.out = append(sess.out, outgoing{d: d, st: c.sub})
+	if sess.cl != nil {
+		sess.spawn(&sess.writing, sess.deliver)
+	}
 	sess.mu.Unlock()
-}
-
-// deliver gives deliveries to the MQTT client until none is left. A QoS 1
-// or 2 PUBLISH goes into mochi's inflight table, which resends it when the
-// client comes back; a QoS 0 one is acknowledged in the core once written
-// (or lost with an absent client, as QoS 0 allows).
-func (sess *session) deliver() {
-	for {
-		sess.mu.Lock()
-		batch := sess.out
-		sess.out = nil
-		if len(batch) == 0 || sess.closed {
-			sess.writing = false
-			sess.mu.Unlock()
-			return
-		}
-		sess.mu.Unlock()
-		for _, o := range batch {
-			sess.write(o)
-		}
-	}
-}
-
-func (sess *session) write(o outgoing) {
-	pk := o.retained
-	if pk == nil {
-		p := publish(o.d.Msg, o.qos)
-		pk = &p
-	}
-	cl, known := sess.s.m.Clients.Get(sess.id)
-	if pk.FixedHeader.Qos == 0 {
-		if known && !cl.Closed() {
-			cl.WritePacket(*pk)
-		}
-		if o.retained == nil {
-			sess.cs.Ack(context.Background(), "", o.d.Tag, false, false)
-		}
-		return
-	}
-	if !known {
-		// mochi dropped the session; the core redelivers this when the
-		// session is closed.
-		return
-	}
-	id, err := cl.NextPacketID()
-	if err != nil {
-		sess.s.log.Warn("no free packet id; message goes back for redelivery", "client", sess.id)
-		if o.retained == nil {
-			sess.cs.Nack("", o.d.Tag, false)
-		}
-		return
-	}
-	pk.PacketID = uint16(id)
-	if o.retained == nil {
-		sess.mu.Lock()
-		if sess.pending == nil {
-			sess.pending = map[uint16]uint64{}
-		}
-		sess.pending[pk.PacketID] = o.d.Tag
-		sess.mu.Unlock()
-	}
-	cl.State.Inflight.Set(*pk)
-	if !cl.Closed() {
-		cl.WritePacket(*pk)
-	}
 }
 
 // askRetained notes a filter of the SUBSCRIBE being processed that gets
@@ -368,19 +363,10 @@ func (sess *session) sendRetained(cl *mochi.Client) {
 	}
 	sess.mu.Lock()
 	sess.out = append(sess.out, out...)
-	sess.spawn(&sess.writing, sess.deliver)
-	sess.mu.Unlock()
-}
-
-// acknowledged settles the delivery a PUBACK or PUBREC names.
-func (sess *session) acknowledged(packetID uint16) {
-	sess.mu.Lock()
-	tag, ok := sess.pending[packetID]
-	delete(sess.pending, packetID)
-	sess.mu.Unlock()
-	if ok {
-		sess.cs.Ack(context.Background(), "", tag, false, false)
+	if sess.cl != nil {
+		sess.spawn(&sess.writing, sess.deliver)
 	}
+	sess.mu.Unlock()
 }
 
 // persistentSession reports whether the client asked for its session to

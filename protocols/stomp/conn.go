@@ -282,9 +282,13 @@ func (c *conn) connect(f *frame.Frame) error {
 	if recv > 0 {
 		c.in.SetTimeout(2*recv + time.Second)
 	}
+	// CONNECTED says what was agreed, as ActiveMQ does, rather than the
+	// server's wish: a client that takes the header as its timeouts
+	// (go-stomp does) would otherwise expect heart-beats it never asked
+	// for, and never get.
 	resp := frame.New(frame.CONNECTED, frame.Version, version, frame.Server, Version,
 		frame.Session, strconv.FormatUint(sess.ID(), 10),
-		frame.HeartBeat, fmt.Sprintf("%d,%d", hb.Milliseconds(), hb.Milliseconds()))
+		frame.HeartBeat, fmt.Sprintf("%d,%d", send.Milliseconds(), recv.Milliseconds()))
 	if version == "1.0" {
 		resp.Header.Del(frame.Version)
 	}

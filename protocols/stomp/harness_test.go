@@ -24,7 +24,7 @@ type testServer struct {
 
 // startServer runs a broker on a fresh store and a STOMP listener on a
 // loopback port, all stopped at the end of the test.
-func startServer(t *testing.T, cfg func(*core.Config), opts func(*Options)) *testServer {
+func startServer(t testing.TB, cfg func(*core.Config), opts func(*Options)) *testServer {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{}, quiet)
 	if err != nil {

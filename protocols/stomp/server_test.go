@@ -264,6 +264,25 @@ func TestBinaryBodyAndEscaping(t *testing.T) {
 	}
 }
 
+// A STOMP 1.2 producer's header holding a line break cannot add a header
+// to the frame a STOMP 1.0 consumer gets, which has no escaping: the break
+// goes as a backslash and an n (found by FuzzConn).
+func TestLineBreakInHeaderToStomp10(t *testing.T) {
+	s := startServer(t, nil, nil)
+	old := dialRaw(t, s.addr)
+	old.connect("1.0")
+	old.write("SUBSCRIBE\ndestination:/queue/nl\nreceipt:s\n\n\x00")
+	if cmd, _, _ := old.frame(); cmd != frame.RECEIPT {
+		t.Fatalf("got %s", cmd)
+	}
+	c := s.dial(t, stomp.ConnOpt.AcceptVersion(stomp.V12))
+	c.Send("/queue/nl", "", []byte("x"), stomp.SendOpt.Header("note", "a\ninjected:yes"), stomp.SendOpt.Receipt)
+	_, h, body := old.frame()
+	if _, ok := h["injected"]; ok || h["note"] != `a\ninjected:yes` || body != "x" {
+		t.Fatalf("headers %q body %q", h, body)
+	}
+}
+
 func TestTempQueueReplyTo(t *testing.T) {
 	s := startServer(t, nil, nil)
 	requester := s.dial(t)
@@ -370,11 +389,33 @@ func TestReceiptOnlyAfterDurable(t *testing.T) {
 	}
 }
 
+// CONNECTED's heart-beat header says what was agreed, as ActiveMQ's does:
+// go-stomp takes it as its own timeouts, and a client that asked for no
+// heart-beats, told the server's wish instead, gave up on an idle
+// connection as soon as the first one did not come.
+func TestHeartBeatHeaderIsWhatWasAgreed(t *testing.T) {
+	s := startServer(t, nil, func(o *Options) { o.HeartBeat = 100 * time.Millisecond })
+	for _, tc := range []struct{ asked, agreed string }{
+		{"0,0", "0,0"}, {"0,50", "100,0"}, {"300,0", "0,300"}, {"50,200", "200,100"},
+	} {
+		r := dialRaw(t, s.addr)
+		r.write("CONNECT\naccept-version:1.2\nhost:x\nheart-beat:" + tc.asked + "\n\n\x00")
+		if _, h, _ := r.frame(); h["heart-beat"] != tc.agreed {
+			t.Errorf("asked for %s, CONNECTED says %q, want %s", tc.asked, h["heart-beat"], tc.agreed)
+		}
+	}
+	c := s.dial(t, stomp.ConnOpt.HeartBeat(0, 0), stomp.ConnOpt.HeartBeatError(50*time.Millisecond))
+	time.Sleep(time.Second)
+	if err := c.Send("/queue/idle", "", []byte("x"), stomp.SendOpt.Receipt); err != nil {
+		t.Fatalf("go-stomp after a second idle without heart-beats: %v", err)
+	}
+}
+
 func TestHeartBeats(t *testing.T) {
 	s := startServer(t, nil, func(o *Options) { o.HeartBeat = 100 * time.Millisecond })
 	r := dialRaw(t, s.addr)
 	r.write("CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,100\n\n\x00")
-	if cmd, h, _ := r.frame(); cmd != "CONNECTED" || h["heart-beat"] != "100,100" {
+	if cmd, h, _ := r.frame(); cmd != "CONNECTED" || h["heart-beat"] != "100,0" {
 		t.Fatalf("got %s %v", cmd, h)
 	}
 	for range 3 {

@@ -8,6 +8,11 @@ import (
 )
 
 var (
+	// STOMP 1.0 has no escaping. A line break in a header of a message
+	// from a 1.1 or 1.2 producer would end the line there and let the
+	// rest pass for a header of the producer's choosing, so it goes as
+	// 1.1 writes it: the 1.0 consumer sees a backslash and an n.
+	escape10 = strings.NewReplacer("\n", `\n`)
 	escape11 = strings.NewReplacer(`\`, `\\`, "\n", `\n`, ":", `\c`)
 	escape12 = strings.NewReplacer(`\`, `\\`, "\r", `\r`, "\n", `\n`, ":", `\c`)
 )
@@ -20,7 +25,9 @@ func writeFrame(w *bufio.Writer, version string, f *frame.Frame) error {
 	w.WriteByte('\n')
 	var esc *strings.Replacer
 	switch {
-	case f.Command == frame.CONNECTED || version == "1.0":
+	case f.Command == frame.CONNECTED:
+	case version == "1.0":
+		esc = escape10
 	case version == "1.1":
 		esc = escape11
 	default:

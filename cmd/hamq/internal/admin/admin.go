@@ -1,7 +1,10 @@
 // Package admin is hamq's admin HTTP API: JSON views of the broker, its
-// destinations and connections, and the operations an operator needs
-// (create, purge, delete a destination; send a message). hamq query and
-// hamq queues read it.
+// destinations, subscriptions, connections and cluster, and the operations
+// an operator needs (create, purge, delete a destination; send, browse and
+// move messages; close a connection). The hamq commands read it, and the
+// web console (package console, served at /admin/) is built on it. When
+// authentication is configured every route but /health/ asks for the
+// login of an administrator (auth.go).
 package admin
 
 import (
@@ -10,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -35,6 +39,25 @@ type Info struct {
 	Health func() string
 	// Cluster is the node's HA status; nil for a standalone broker.
 	Cluster func() ha.Status
+	// Replicas is the cluster's size, of which a quorum confirms.
+	Replicas int
+	// Auth, when it is Enabled, makes every route but /health/ ask for
+	// an administrator's login; nil leaves the API open.
+	Auth *core.Auth
+	// Conns knows the client connections' sockets; nil when they cannot
+	// be closed from here.
+	Conns Conns
+	// StoreBytes is the size of the store's files.
+	StoreBytes func() int64
+	Log        *slog.Logger
+}
+
+// Conns are the client connections' sockets, by remote address.
+type Conns interface {
+	// Since is when the connection from remote was accepted.
+	Since(remote string) (time.Time, bool)
+	// Close closes it; false when there is none.
+	Close(remote string) bool
 }
 
 // Handler serves the API for one node. The admin API stays open on every
@@ -49,7 +72,13 @@ type Handler struct {
 // New builds the API's routes over the broker that b returns at the time
 // of each request.
 func New(b func() *core.Broker, info Info) *Handler {
+	if info.Log == nil {
+		info.Log = slog.New(slog.DiscardHandler)
+	}
+	info.Log = info.Log.With("component", "admin")
 	h := &Handler{core: b, info: info, started: time.Now(), mux: http.NewServeMux()}
+	h.routes()
+	h.scheduledRoutes()
 	h.mux.Handle("GET /metrics", h.metrics())
 	// Go's profiles, for finding where a busy broker's time goes:
 	// go tool pprof http://127.0.0.1:8161/debug/pprof/profile?seconds=10
@@ -74,7 +103,7 @@ func New(b func() *core.Broker, info Info) *Handler {
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.guard(h.mux).ServeHTTP(w, r) }
 
 // DestJSON is a destination as the API shows it.
 type DestJSON struct {
@@ -87,13 +116,15 @@ type DestJSON struct {
 	DeadLettered int64  `json:"deadLettered"`
 	Expired      int64  `json:"expired"`
 	Dropped      int64  `json:"dropped"`
+	Duplicates   int64  `json:"duplicates"`
 	MemoryBytes  int64  `json:"memoryBytes"`
+	MemoryLimit  int64  `json:"memoryLimit"`
 }
 
 func destJSON(s core.DestStats) DestJSON {
 	return DestJSON{Type: s.Dest.Kind.String(), Name: s.Dest.Name, Size: s.Size, Enqueued: s.Enqueued,
 		Dequeued: s.Dequeued, Consumers: s.Consumers, DeadLettered: s.DeadLettered, Expired: s.Expired,
-		Dropped: s.Dropped, MemoryBytes: s.MemoryBytes}
+		Dropped: s.Dropped, Duplicates: s.Duplicates, MemoryBytes: s.MemoryBytes, MemoryLimit: s.MemoryLimit}
 }
 
 func reply(w http.ResponseWriter, status int, v any) {
@@ -119,12 +150,40 @@ func (h *Handler) broker(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.info.Cluster != nil {
 		st := h.info.Cluster()
-		out["role"], out["master"], out["epoch"] = st.Role, st.Master, st.Epoch
+		out["role"], out["master"], out["epoch"], out["id"] = st.Role, st.Master, st.Epoch, st.ID
+		out["masterAdmin"] = masterAdmin(st)
+		out["zookeeper"] = st.ZooKeeper
 	}
-	if b := h.core(); b != nil {
-		out["connections"], out["destinations"] = len(b.Connections()), len(b.Destinations())
+	if h.info.StoreBytes != nil {
+		out["storeBytes"] = h.info.StoreBytes()
 	}
+	b := h.core()
+	out["serving"] = b != nil
+	if b != nil {
+		conns := b.Connections()
+		byProto := map[string]int{}
+		for _, c := range conns {
+			byProto[c.Info.Protocol]++
+		}
+		out["connections"], out["destinations"], out["connectionsByProtocol"] = len(conns), len(b.Destinations()), byProto
+	}
+	auth := map[string]any{"enabled": false}
+	if a := h.info.Auth; a != nil {
+		auth = map[string]any{"enabled": a.Enabled(), "authorizing": a.Authorizing(), "refusals": a.Refusals()}
+	}
+	auth["user"] = userOf(r)
+	out["auth"] = auth
 	reply(w, http.StatusOK, out)
+}
+
+// masterAdmin is the admin URL of the master a node sees, or "".
+func masterAdmin(st ha.Status) string {
+	for _, m := range st.Members {
+		if m.ID == st.Master {
+			return m.Admin
+		}
+	}
+	return ""
 }
 
 // cluster is the node's view of the cluster: its role, the master, the
@@ -144,11 +203,23 @@ func (h *Handler) withBroker(fn func(http.ResponseWriter, *http.Request, *core.B
 		b := h.core()
 		if b == nil {
 			msg := "this node is not serving clients"
+			out := map[string]string{}
 			if h.info.Cluster != nil {
 				st := h.info.Cluster()
-				msg = fmt.Sprintf("this node is a %s; the master is %q", st.Role, st.Master)
+				admin := masterAdmin(st)
+				switch {
+				case admin != "":
+					msg = fmt.Sprintf("this node is a %s; the master is %s", st.Role, admin)
+					out["master"] = admin
+				case st.Master != "":
+					msg = fmt.Sprintf("this node is a %s; the master is %s, whose admin API is not known", st.Role, st.Master)
+				default:
+					msg = fmt.Sprintf("this node is a %s; no master is elected", st.Role)
+				}
+				out["role"] = string(st.Role)
 			}
-			fail(w, http.StatusServiceUnavailable, errors.New(msg))
+			out["error"] = msg
+			reply(w, http.StatusServiceUnavailable, out)
 			return
 		}
 		fn(w, r, b)
@@ -201,8 +272,15 @@ func (h *Handler) destinations(w http.ResponseWriter, r *http.Request, b *core.B
 func (h *Handler) connections(w http.ResponseWriter, r *http.Request, b *core.Broker) {
 	out := []map[string]any{}
 	for _, c := range b.Connections() {
-		out = append(out, map[string]any{"id": c.ID, "protocol": c.Info.Protocol, "remoteAddress": c.Info.RemoteAddr,
-			"clientId": c.Info.ClientID, "user": c.Info.User, "subscriptions": c.Subscriptions, "unacknowledged": c.Unacked})
+		m := map[string]any{"id": c.ID, "protocol": c.Info.Protocol, "remoteAddress": c.Info.RemoteAddr,
+			"clientId": c.Info.ClientID, "user": c.Info.User, "subscriptions": c.Subscriptions, "unacknowledged": c.Unacked,
+			"closable": false}
+		if h.info.Conns != nil && c.Info.RemoteAddr != "" {
+			if since, ok := h.info.Conns.Since(c.Info.RemoteAddr); ok {
+				m["since"], m["closable"] = since.UTC().Format(time.RFC3339), true
+			}
+		}
+		out = append(out, m)
 	}
 	reply(w, http.StatusOK, out)
 }
@@ -307,7 +385,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, b *core.Broker, d
 			m.Properties[k] = v
 		}
 	}
-	sess, err := b.Connect(core.ConnInfo{Protocol: "http", RemoteAddr: r.RemoteAddr})
+	sess, err := b.Connect(core.ConnInfo{Protocol: "http", RemoteAddr: r.RemoteAddr, User: userOf(r)})
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, err)
 		return
@@ -317,8 +395,12 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, b *core.Broker, d
 	defer cancel()
 	if err := sess.Send(ctx, "", m); err != nil {
 		status := http.StatusServiceUnavailable
-		if errors.Is(err, core.ErrInvalidDestination) || errors.Is(err, core.ErrNoSuchDestination) {
+		switch {
+		case errors.Is(err, core.ErrInvalidDestination) || errors.Is(err, core.ErrNoSuchDestination) ||
+			errors.Is(err, core.ErrBadSchedule):
 			status = http.StatusBadRequest
+		case errors.Is(err, core.ErrForbidden):
+			status = http.StatusForbidden
 		}
 		fail(w, status, err)
 		return

@@ -15,19 +15,7 @@ import (
 )
 
 func TestAPI(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(t.TempDir(), store.Options{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b, err := core.NewBroker(core.DefaultConfig(), st, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	srv := httptest.NewServer(New(func() *core.Broker { return b }, Info{Name: "n1", Version: "test", End: st.End, Health: func() string { return "ok" }}))
-	defer srv.Close()
+	srv := newTestAPI(t)
 
 	call := func(method, path, body string, wantStatus int, into any) {
 		t.Helper()
@@ -134,4 +122,57 @@ func TestMetricsOfASlave(t *testing.T) {
 	if strings.Contains(string(scraped), "hamq_destination_") {
 		t.Error("a slave reports destinations")
 	}
+}
+
+// TestCrossSiteChangesRefused: another site's page cannot make a browser
+// that holds the console's login change anything; the console's own
+// requests and the commands' (no Origin) go through.
+func TestCrossSiteChangesRefused(t *testing.T) {
+	srv := newTestAPI(t)
+	for _, tc := range []struct {
+		method, origin, fetchSite string
+		want                      int
+	}{
+		{"POST", "http://evil.example", "", http.StatusForbidden},
+		{"DELETE", "", "cross-site", http.StatusForbidden},
+		{"POST", "null", "", http.StatusForbidden},
+		{"POST", srv.URL, "same-origin", http.StatusCreated},
+		{"POST", "", "", http.StatusCreated},
+		{"GET", "http://evil.example", "cross-site", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+"/api/queues/q1", nil)
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		if tc.fetchSite != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.fetchSite)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s with Origin %q, Sec-Fetch-Site %q: %d, want %d", tc.method, tc.origin, tc.fetchSite, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// newTestAPI serves the API of a standalone broker on a store of its own.
+func newTestAPI(t *testing.T) *httptest.Server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(t.TempDir(), store.Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b, err := core.NewBroker(core.DefaultConfig(), st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	srv := httptest.NewServer(New(func() *core.Broker { return b }, Info{Name: "n1", Version: "test", End: st.End, Health: func() string { return "ok" }}))
+	t.Cleanup(srv.Close)
+	return srv
 }

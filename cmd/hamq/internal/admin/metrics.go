@@ -40,12 +40,14 @@ var (
 	deadDesc      = desc("destination_dead_lettered_total", "Messages sent on to the dead-letter queue.", "destination")
 	expiredDesc   = desc("destination_expired_total", "Messages that expired.", "destination")
 	droppedDesc   = desc("destination_dropped_total", "Messages dropped for slow non-durable topic subscribers.", "destination")
+	duplicateDesc = desc("destination_duplicates_total", "Resends the duplicate window confirmed again without enqueueing them.", "destination")
 	memoryDesc    = desc("destination_memory_bytes", "Message bytes a destination holds in memory.", "destination")
+	refusedDesc   = desc("auth_refused_total", "Refusals since the process started: logins (every protocol's and the admin API's), and reads, writes and creations without a grant.", "refused")
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{roleDesc, epochDesc, logEndDesc, slaveAckDesc, healthyDesc, catchUpDesc, connsDesc, messagesDesc,
-		enqueuedDesc, dequeuedDesc, consumersDesc, deadDesc, expiredDesc, droppedDesc, memoryDesc} {
+		enqueuedDesc, dequeuedDesc, consumersDesc, deadDesc, expiredDesc, droppedDesc, duplicateDesc, memoryDesc, refusedDesc} {
 		ch <- d
 	}
 }
@@ -86,6 +88,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		healthy = 1
 	}
 	gauge(healthyDesc, healthy)
+	if a := h.info.Auth; a != nil {
+		for what, n := range a.Refusals() {
+			counter(refusedDesc, n, what)
+		}
+	}
 	b := h.core()
 	if b == nil {
 		return // not serving: no destinations to speak of
@@ -106,6 +113,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(deadDesc, s.DeadLettered, d)
 		counter(expiredDesc, s.Expired, d)
 		counter(droppedDesc, s.Dropped, d)
+		counter(duplicateDesc, s.Duplicates, d)
 		gauge(memoryDesc, float64(s.MemoryBytes), d)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -159,10 +160,115 @@ func (t TLS) validate() (key string, err error) {
 	return "", nil
 }
 
-// Auth is the user store every front-end checks clients against.
+// Auth is the user store and the authorization map that every front-end
+// and the admin API check clients against (core.AuthConfig).
 type Auth struct {
-	Anonymous bool     `yaml:"anonymous"`
-	Users     []string `yaml:"users" pair:":" pairForm:"name:password"`
+	Anonymous bool   `yaml:"anonymous"`
+	Users     []User `yaml:"users"`
+	// UsersFile holds more users, in a users: list of the same form; it
+	// is read again whenever it changes.
+	UsersFile     string       `yaml:"usersFile" file:"true"`
+	AdminGroups   []string     `yaml:"adminGroups" groups:"true"`
+	Authorization []AuthzEntry `yaml:"authorization"`
+}
+
+// User is an account: "name:password" in the short form, or a section
+// with its groups.
+type User struct {
+	Name     string   `yaml:"name"`
+	Password string   `yaml:"password"`
+	Groups   []string `yaml:"groups" groups:"true"`
+}
+
+// fromScalar reads the short form, name:password.
+func (u *User) fromScalar(s string) error {
+	name, password, ok := strings.Cut(s, ":")
+	if !ok || name == "" {
+		return fmt.Errorf("want entries of the form name:password, found %q", s)
+	}
+	u.Name, u.Password = name, password
+	return nil
+}
+
+func (u User) validate() (string, error) {
+	switch {
+	case u.Name == "":
+		return "name", errors.New("must not be empty")
+	case u.Password == "":
+		return "password", errors.New("must not be empty (a bcrypt hash from hamq passwd)")
+	case strings.HasPrefix(u.Password, "$2") && !core.IsPasswordHash(u.Password):
+		return "password", errors.New("looks like a bcrypt hash but is not a valid one")
+	}
+	return "", nil
+}
+
+// AuthzEntry grants groups read, write and admin on the queues or the
+// topics its pattern matches, as one of ActiveMQ's authorizationEntries.
+type AuthzEntry struct {
+	Queue string   `yaml:"queue"`
+	Topic string   `yaml:"topic"`
+	Read  []string `yaml:"read" groups:"true"`
+	Write []string `yaml:"write" groups:"true"`
+	Admin []string `yaml:"admin" groups:"true"`
+}
+
+func (e AuthzEntry) validate() (string, error) {
+	switch {
+	case e.Queue == "" && e.Topic == "":
+		return "", errors.New("an entry names a queue or a topic pattern")
+	case e.Queue != "" && e.Topic != "":
+		return "topic", errors.New("an entry names a queue or a topic pattern, not both")
+	}
+	key, pattern := "queue", e.Queue
+	if e.Topic != "" {
+		key, pattern = "topic", e.Topic
+	}
+	levels := strings.Split(pattern, ".")
+	for i, l := range levels {
+		if l == "" || (strings.ContainsAny(l, "*>") && l != "*" && l != ">") || (l == ">" && i != len(levels)-1) {
+			return key, fmt.Errorf("%q is not a destination pattern (dot-separated names, * for one level, > last for the rest)", pattern)
+		}
+	}
+	return "", nil
+}
+
+// usersFile is what auth.usersFile holds.
+type usersFile struct {
+	Users []User `yaml:"users"`
+}
+
+// LoadUsers reads a users file; its errors name the file, line and key.
+func LoadUsers(path string) ([]User, error) {
+	var f usersFile
+	if err := loadInto(path, &f); err != nil {
+		return nil, err
+	}
+	return f.Users, nil
+}
+
+// AuthConfig is the core's user store and authorization map: the users of
+// the configuration and of its users file, read now.
+func (a Auth) AuthConfig() (core.AuthConfig, error) {
+	users := a.Users
+	if a.UsersFile != "" {
+		more, err := LoadUsers(a.UsersFile)
+		if err != nil {
+			return core.AuthConfig{}, err
+		}
+		users = append(slices.Clone(users), more...)
+	}
+	out := core.AuthConfig{Anonymous: a.Anonymous, AdminGroups: a.AdminGroups}
+	for _, u := range users {
+		out.Users = append(out.Users, core.User{Name: u.Name, Password: u.Password, Groups: u.Groups})
+	}
+	for _, e := range a.Authorization {
+		ce := core.AuthEntry{Kind: core.Queue, Pattern: e.Queue, Read: e.Read, Write: e.Write, Admin: e.Admin}
+		if e.Topic != "" {
+			ce.Kind, ce.Pattern = core.Topic, e.Topic
+		}
+		out.Entries = append(out.Entries, ce)
+	}
+	return out, nil
 }
 
 // WS is the WebSocket listener carrying STOMP and MQTT.
@@ -187,6 +293,16 @@ type Policy struct {
 	TopicPendingLimit     int      `yaml:"topicPendingLimit" min:"1"`
 	Prefetch              int      `yaml:"prefetch" min:"1"`
 	ExpirySweep           Duration `yaml:"expirySweep" min:"1"`
+	Dedup                 []Dedup  `yaml:"dedup"`
+}
+
+// Dedup is one duplicate window rule: the first whose destinations
+// pattern matches a destination's name applies to it.
+type Dedup struct {
+	Destinations string   `yaml:"destinations" nonempty:"true"`
+	Size         int      `yaml:"size" min:"0"`
+	TTL          Duration `yaml:"ttl" min:"1"`
+	MessageID    bool     `yaml:"messageId"`
 }
 
 // Cluster is the HA part, named as ActiveMQ's replicatedLevelDB names it;
@@ -219,7 +335,7 @@ func Default() Config {
 			MaxInflight: m.MaxInflight, SessionExpiry: Duration(time.Duration(m.SessionExpiry) * time.Second)},
 		AMQP: AMQP{Address: "127.0.0.1:5672", TLSAddress: "127.0.0.1:5671", MaxConnections: a.MaxConnections, MaxFrameSize: Size(a.MaxFrameSize),
 			MaxMessageSize: Size(a.MaxMessageSize), IdleTimeout: Duration(a.IdleTimeout), BareAddress: a.BareAddress.String()},
-		Auth: Auth{Anonymous: c.Anonymous, Users: []string{}},
+		Auth: Auth{Anonymous: c.Anonymous, Users: []User{}, AdminGroups: []string{"admins"}, Authorization: []AuthzEntry{}},
 		WS:   WS{Address: "127.0.0.1:61614", TLSAddress: "127.0.0.1:61615", AllowedOrigins: ws.DefaultOptions().AllowedOrigins},
 		HTTP: Listener{"127.0.0.1:8161"},
 		Policy: Policy{
@@ -229,6 +345,7 @@ func Default() Config {
 			ExpiredToDLQ: c.ExpiredToDLQ, MemoryLimit: Size(c.MemoryLimit), SendTimeout: Duration(c.SendTimeout),
 			SpoolAfter:        Size(c.SpoolAfter),
 			TopicPendingLimit: c.TopicPendingLimit, Prefetch: c.DefaultPrefetch, ExpirySweep: Duration(c.ExpirySweep),
+			Dedup: dedupOf(c.Dedup),
 		},
 		Cluster: Cluster{ZKPath: "/hamq/leveldb-stores", ZKSessionTimeout: Duration(2 * time.Second), Replicas: 3,
 			Bind: "127.0.0.1:61619", Sync: ha.SyncQuorumMem, ConfirmTimeout: Duration(30 * time.Second)},
@@ -257,17 +374,25 @@ func (c Config) Core() core.Config {
 		ExpiredToDLQ: p.ExpiredToDLQ, MemoryLimit: int64(p.MemoryLimit), SendTimeout: time.Duration(p.SendTimeout),
 		SpoolAfter:        int64(p.SpoolAfter),
 		TopicPendingLimit: p.TopicPendingLimit, DefaultPrefetch: p.Prefetch, ExpirySweep: time.Duration(p.ExpirySweep),
-		Users: c.Auth.users(), Anonymous: c.Auth.Anonymous,
+		Anonymous: c.Auth.Anonymous,
+		Dedup:     p.coreDedup(),
 	}
 }
 
-func (a Auth) users() map[string]string {
-	users := map[string]string{}
-	for _, u := range a.Users {
-		name, password, _ := strings.Cut(u, ":")
-		users[name] = password
+func dedupOf(rules []core.DedupRule) []Dedup {
+	out := make([]Dedup, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, Dedup{Destinations: r.Pattern, Size: r.Size, TTL: Duration(r.TTL), MessageID: r.MessageID})
 	}
-	return users
+	return out
+}
+
+func (p Policy) coreDedup() []core.DedupRule {
+	out := make([]core.DedupRule, 0, len(p.Dedup))
+	for _, r := range p.Dedup {
+		out = append(out, core.DedupRule{Pattern: r.Destinations, Size: r.Size, TTL: time.Duration(r.TTL), MessageID: r.MessageID})
+	}
+	return out
 }
 
 // AMQPOptions gives the AMQP listener's limits.

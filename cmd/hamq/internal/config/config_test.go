@@ -58,7 +58,16 @@ func TestLoadErrors(t *testing.T) {
 		{"auth:\n  users:\n    - alice:secret\n    - bob\n", `hamq.yaml:4: auth.users: want entries of the form name:password, found "bob"`},
 		{"amqp:\n  maxFrameSize: 8GiB\n", "hamq.yaml:2: amqp.maxFrameSize: 8GiB is above the maximum of 4294967295"},
 		{"amqp:\n  bareAddress: exchange\n", `hamq.yaml:2: amqp.bareAddress: "exchange" is not one of queue, topic`},
-		{"stomp:\n  address: \"x\n", "hamq.yaml: line 2: found unexpected end of stream"},
+		{"stomp:\n  address: \"x\n", "hamq.yaml:2: found unexpected end of stream"},
+		{"stomp:\n\taddress: x\n", "hamq.yaml:2: found character that cannot start any token"},
+		{"auth:\n  users:\n    - name: alice\n", "hamq.yaml:3: auth.users.password: must not be empty (a bcrypt hash from hamq passwd)"},
+		{"auth:\n  users:\n    - name: alice\n      password: $2a$10$short\n", "hamq.yaml:4: auth.users.password: looks like a bcrypt hash but is not a valid one"},
+		{"auth:\n  users:\n    - name: alice\n      pasword: x\n", "hamq.yaml:4: auth.users.pasword: unknown key (did you mean password?)"},
+		{"auth:\n  authorization:\n    - read: admins\n", "hamq.yaml:3: auth.authorization: an entry names a queue or a topic pattern"},
+		{"auth:\n  authorization:\n    - queue: a\n      topic: b\n", "hamq.yaml:4: auth.authorization.topic: an entry names a queue or a topic pattern, not both"},
+		{"auth:\n  authorization:\n    - queue: \"orders.>.x\"\n", `hamq.yaml:3: auth.authorization.queue: "orders.>.x" is not a destination pattern (dot-separated names, * for one level, > last for the rest)`},
+		{"auth:\n  authorization: admins\n", `hamq.yaml:2: auth.authorization: want a list, found "admins"`},
+		{"auth:\n  usersFile: /nonexistent/users.yaml\n", "hamq.yaml:2: auth.usersFile: cannot read it: open /nonexistent/users.yaml: no such file or directory"},
 	} {
 		p := filepath.Join(t.TempDir(), "hamq.yaml")
 		os.WriteFile(p, []byte(tc.text), 0o600)
@@ -123,4 +132,44 @@ func abs(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// The auth section: short and long user entries, groups as a list or
+// ActiveMQ's comma-separated form, entries, and a users file.
+func TestAuthSection(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.yaml")
+	os.WriteFile(users, []byte("users:\n  - name: carol\n    password: pw\n    groups: consumers, producers\n"), 0o600)
+	c := loadText(t, `auth:
+  anonymous: false
+  users:
+    - alice:secret
+    - name: admin
+      password: "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+      groups: [admins]
+  usersFile: `+users+`
+  authorization:
+    - queue: "orders.>"
+      read: consumers
+      write: [producers, admins]
+      admin: admins
+    - topic: ">"
+      read: "*"
+`)
+	ac, err := c.Auth.AuthConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ac.Anonymous || len(ac.Users) != 3 || ac.Users[0].Password != "secret" || ac.Users[2].Name != "carol" ||
+		!reflect.DeepEqual(ac.Users[2].Groups, []string{"consumers", "producers"}) || !reflect.DeepEqual(ac.AdminGroups, []string{"admins"}) {
+		t.Fatalf("users %+v", ac)
+	}
+	if len(ac.Entries) != 2 || ac.Entries[0].Pattern != "orders.>" || !reflect.DeepEqual(ac.Entries[0].Write, []string{"producers", "admins"}) ||
+		ac.Entries[1].Pattern != ">" || ac.Entries[1].Read[0] != "*" {
+		t.Fatalf("entries %+v", ac.Entries)
+	}
+	os.WriteFile(users, []byte("users:\n  - carol\n"), 0o600)
+	if _, err := c.Auth.AuthConfig(); err == nil || err.Error() != users+`:2: users: want entries of the form name:password, found "carol"` {
+		t.Fatalf("a bad users file: %v", err)
+	}
 }

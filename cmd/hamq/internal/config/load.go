@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,27 +31,44 @@ func (e *Error) Error() string {
 // Load reads a configuration file over the defaults.
 func Load(path string) (Config, error) {
 	c := Default()
+	err := loadInto(path, &c)
+	return c, err
+}
+
+// loadInto reads the YAML file at path into the struct v points to,
+// whose fields keep their values where the file says nothing.
+func loadInto(path string, v any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return c, fmt.Errorf("%s: %s", path, strings.Join(te.Errors, "; "))
-		}
-		// yaml's syntax errors read "yaml: line N: ..."
-		return c, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return syntaxError(path, err)
 	}
 	if len(doc.Content) == 0 {
-		return c, nil
+		return nil
 	}
 	l := loader{file: path}
-	if err := l.object(doc.Content[0], reflect.ValueOf(&c).Elem(), ""); err != nil {
-		return c, err
+	return l.object(doc.Content[0], reflect.ValueOf(v).Elem(), "")
+}
+
+// yamlLine is how yaml.v3 starts a syntax error: "yaml: line N: ...".
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// syntaxError gives a YAML syntax error the form of every other
+// configuration error, file:line: what.
+func syntaxError(path string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%s: %s", path, strings.Join(te.Errors, "; "))
 	}
-	return c, nil
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: path, Line: line, Msg: msg[len(m[0]):]}
+	}
+	return fmt.Errorf("%s: %s", path, strings.TrimPrefix(msg, "yaml: "))
 }
 
 type loader struct{ file string }
@@ -90,11 +108,18 @@ func (l loader) object(n *yaml.Node, v reflect.Value, path string) error {
 			return err
 		}
 	}
+	return l.validate(n, v, path)
+}
+
+// validate checks a section as a whole once its keys are read.
+func (l loader) validate(n *yaml.Node, v reflect.Value, path string) error {
 	if s, ok := v.Interface().(interface{ validate() (string, error) }); ok {
 		if k, err := s.validate(); err != nil {
 			key := k
-			if path != "" {
+			if path != "" && k != "" {
 				key = path + "." + k
+			} else if k == "" {
+				key = path
 			}
 			return l.errorf(keyNode(n, k), key, "%v", err)
 		}
@@ -116,6 +141,19 @@ func keyNode(n *yaml.Node, key string) *yaml.Node {
 func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key string) error {
 	if v.Kind() == reflect.Struct {
 		return l.object(n, v, key)
+	}
+	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct {
+		return l.structs(n, v, key)
+	}
+	if list, ok := v.Addr().Interface().(*[]string); ok && f.Tag.Get("groups") == "true" && n.Kind == yaml.ScalarNode {
+		// ActiveMQ's form, read="consumers,admins".
+		*list = []string{}
+		for _, g := range strings.Split(n.Value, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				*list = append(*list, g)
+			}
+		}
+		return nil
 	}
 	if list, ok := v.Addr().Interface().(*[]string); ok {
 		if n.Kind != yaml.SequenceNode {
@@ -191,6 +229,31 @@ func (l loader) value(n *yaml.Node, v reflect.Value, f reflect.StructField, key 
 		return l.errorf(n, key, "%v", err)
 	}
 	return l.check(n, v, f, key)
+}
+
+// structs fills a list of sections; an element type with a fromScalar
+// method also takes a single value per entry (auth.users' name:password).
+func (l loader) structs(n *yaml.Node, v reflect.Value, key string) error {
+	if n.Kind != yaml.SequenceNode {
+		return l.errorf(n, key, "want a list, found %s", describe(n))
+	}
+	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+	for _, item := range n.Content {
+		e := reflect.New(v.Type().Elem())
+		if s, ok := e.Interface().(interface{ fromScalar(string) error }); ok && item.Kind == yaml.ScalarNode {
+			if err := s.fromScalar(item.Value); err != nil {
+				return l.errorf(item, key, "%v", err)
+			}
+			if err := l.validate(item, e.Elem(), key); err != nil {
+				return err
+			}
+		} else if err := l.object(item, e.Elem(), key); err != nil {
+			return err
+		}
+		out = reflect.Append(out, e.Elem())
+	}
+	v.Set(out)
+	return nil
 }
 
 // check applies a field's min, max, enum, nonempty and file tags.
