@@ -187,7 +187,7 @@ demo() { # DIR: starts a demo cluster; sets demo_pid, url, node_pids
 	for _ in $(seq 1 300); do grep -q "  master: node" "$1.out" 2>/dev/null && break; alive "$demo_pid" || break; sleep 0.1; done
 	grep -q "  master: node" "$1.out" || { echo "the demo cluster elected no master" >&2; cat "$1.out" >&2; exit 1; }
 	url=$(sed -n 's/^Failover URL: //p' "$1.out")
-	node_pids=$(sed -n 's/^node[0-9] (pid \([0-9]*\)).*/\1/p' "$1.out" | paste -sd,)
+	node_pids=$(sed -n 's/^node [^ ]* (pid \([0-9]*\)).*/\1/p' "$1.out" | paste -sd,)
 }
 
 rabbitmq() { # sets rabbit_pid, rabbit_url
