@@ -147,7 +147,10 @@ type job struct {
 	sc    schedule
 	fired uint64 // deliveries made
 	value []byte // the stored record
-	m     *Message
+	// scanned: read from the store by refill, perhaps before the commit
+	// that stored it posted it to the inbox.
+	scanned bool
+	m       *Message
 }
 
 const prefixSchedule = 't'
@@ -220,6 +223,12 @@ type scheduler struct {
 	// across Submit and Wait).
 	inboxMu sync.Mutex
 	inbox   []*job
+
+	// delivered holds the keys of scanned jobs delivered in the last
+	// minute: the inbox may still bring one of them, which must not be
+	// delivered again.
+	delivered map[string]time.Time
+	pruned    time.Time
 }
 
 const schedWindow = 4096
@@ -229,7 +238,7 @@ const schedWindow = 4096
 const fireBatch = 256
 
 func newScheduler(b *Broker) *scheduler {
-	return &scheduler{b: b, wake: make(chan struct{}, 1), more: true}
+	return &scheduler{b: b, wake: make(chan struct{}, 1), more: true, delivered: map[string]time.Time{}}
 }
 
 // add stores a job for m, with extra ops in its record, and returns the
@@ -269,6 +278,10 @@ func (sch *scheduler) post(j *job) {
 // insert takes a stored job into the window when it belongs there; sch.mu
 // is held.
 func (sch *scheduler) insert(j *job) {
+	if _, ok := sch.delivered[string(j.key())]; ok {
+		delete(sch.delivered, string(j.key()))
+		return
+	}
 	if sch.more && (len(sch.window) == 0 || !j.due.Before(sch.window[len(sch.window)-1].due)) {
 		return // the window fills from the store in due order
 	}
@@ -299,6 +312,7 @@ func (sch *scheduler) refill() error {
 		if err != nil {
 			return err
 		}
+		j.scanned = true
 		w = append(w, j)
 		return nil
 	})
@@ -363,6 +377,14 @@ func (sch *scheduler) fire(ctx context.Context) (time.Duration, error) {
 		for _, j := range inbox {
 			sch.insert(j)
 		}
+		if time.Since(sch.pruned) > time.Second {
+			for k, at := range sch.delivered {
+				if time.Since(at) > time.Minute {
+					delete(sch.delivered, k)
+				}
+			}
+			sch.pruned = time.Now()
+		}
 		if len(sch.window) == 0 && sch.more {
 			if err := sch.refill(); err != nil {
 				sch.mu.Unlock()
@@ -406,6 +428,9 @@ func (sch *scheduler) deliver(ctx context.Context, due []*job) (*store.Commit, [
 	var nexts []*job
 	for _, j := range due {
 		ops = append(ops, store.Op{Key: j.key(), Delete: true})
+		if j.scanned {
+			sch.delivered[string(j.key())] = time.Now()
+		}
 		m := *j.m
 		if j.sc.repeat != 0 || j.fired > 0 {
 			m.ID = j.id + ":" + strconv.FormatUint(j.fired+1, 10)

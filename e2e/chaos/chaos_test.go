@@ -97,9 +97,11 @@ func TestChaos(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if e := scheduledWrong(h); len(e) > 0 {
-		t.Errorf("%d scheduled deliveries early or doubled: %s", len(e), strings.Join(e[:min(len(e), 10)], "; "))
+	wrong, unflagged := scheduledWrong(h)
+	if len(wrong) > 0 {
+		t.Errorf("%d scheduled deliveries early or doubled: %s", len(wrong), strings.Join(wrong[:min(len(wrong), 10)], "; "))
 	}
+	t.Logf("scheduled flow: %d messages delivered again by a later master without redelivered:true", unflagged)
 	if unmet := sched.unmet(); len(unmet) > 0 {
 		t.Errorf("HAMQ_CHAOS_MIN not met within %v: %s", cfg.duration, strings.Join(unmet, ", "))
 	}

@@ -22,7 +22,8 @@
 // for the broker's duplicate window (_HQ_DUPL_ID), so its resends after a
 // failover should add nothing to the duplicates column, and a scheduled
 // flow (AMQ_SCHEDULED_DELAY 3 s, longer than a failover) whose messages
-// must all arrive, none before its time and none twice.
+// must all arrive, none before its time and none twice from one master
+// (copies a later master delivers again are counted and logged).
 //
 // Dirty reads are seen through witnesses: every flow on a topic has a
 // durable subscription nobody reads until the final drain. A message and

@@ -168,13 +168,16 @@ func startLoad(t *testing.T, c *cluster, l load) *workload {
 
 // scheduledWrong lists the scheduled flow's deliveries that came before
 // their time (sooner than schedDelay after the message's first attempt)
-// or twice without the redelivered flag (delivered twice, or a resend
-// scheduled again: its producer names its messages for the duplicate
-// window).
-func scheduledWrong(h History) []string {
+// or a second time from the same node without the redelivered flag (a job
+// delivered twice; a resend scheduled again cannot be, its producer names
+// its messages for the duplicate window). unflagged counts the second
+// copies from another node without the flag: a master cut off right after
+// delivering keeps the consumer's acknowledgements and the lazily written
+// delivered mark to itself, and the next master delivers those messages
+// again without knowing they were delivered.
+func scheduledWrong(h History) (wrong []string, unflagged int) {
 	first := map[string]time.Time{}
-	seen := map[string]bool{}
-	var out []string
+	seen := map[string]string{} // id: the node that delivered it
 	for _, e := range h.Events {
 		if e.Flow != flowSched {
 			continue
@@ -186,15 +189,18 @@ func scheduledWrong(h History) []string {
 			}
 		case Deliver:
 			if at, ok := first[e.ID]; ok && e.At.Sub(at) < schedDelay {
-				out = append(out, fmt.Sprintf("%s %v after its first send", e.ID, e.At.Sub(at).Round(time.Microsecond)))
+				wrong = append(wrong, fmt.Sprintf("%s %v after its first send", e.ID, e.At.Sub(at).Round(time.Microsecond)))
 			}
-			if seen[e.ID] && !e.Redelivered {
-				out = append(out, fmt.Sprintf("%s a second time, not flagged redelivered", e.ID))
+			switch node, ok := seen[e.ID]; {
+			case ok && !e.Redelivered && node == e.Node:
+				wrong = append(wrong, fmt.Sprintf("%s a second time from %s, not flagged redelivered", e.ID, node))
+			case ok && !e.Redelivered:
+				unflagged++
 			}
-			seen[e.ID] = true
+			seen[e.ID] = e.Node
 		}
 	}
-	return out
+	return wrong, unflagged
 }
 
 func must(t *testing.T, err error) {
