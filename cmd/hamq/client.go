@@ -109,7 +109,12 @@ func dial(u string, cr creds, timeout time.Duration) (*stomp.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts := []func(*stomp.Conn) error{stomp.ConnOpt.Logger(quietLog{}), stomp.ConnOpt.HeartBeat(0, 0)}
+		// go-stomp's Disconnect holds the lock its reading goroutine needs
+		// to see an ERROR or the end of the connection while it waits for
+		// the DISCONNECT's receipt (30 s by default): after a broker's
+		// ERROR that wait held hamq send for 30 s.
+		opts := []func(*stomp.Conn) error{stomp.ConnOpt.Logger(quietLog{}), stomp.ConnOpt.HeartBeat(0, 0),
+			stomp.ConnOpt.DisconnectReceiptTimeout(2 * time.Second)}
 		if cr.user != "" {
 			opts = append(opts, stomp.ConnOpt.Login(cr.user, cr.password))
 		}
