@@ -262,7 +262,7 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight, l
 			counted = mark(counted, a.e.dest)
 		}
 	}
-	ops = append(ops, extra...) // the scheduler's job records (schedule.go)
+	ops = append(ops, extra...) // what must land in the same record: a job (schedule.go), a duplicate id (dedup.go)
 	if len(ops) == 0 {
 		return nil, nil
 	}
