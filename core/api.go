@@ -21,6 +21,12 @@ type Store interface {
 	// SubmitLazy is Submit for what nobody waits to be durable: it needs
 	// no fsync of its own, and a crash may lose it.
 	SubmitLazy(ops []store.Op) *store.Commit
+	// SubmitHeld is SubmitThen for a caller that calls Flush right after:
+	// no committer is woken for it.
+	SubmitHeld(ops []store.Op, then func(error)) *store.Commit
+	// Flush writes what is queued from the calling goroutine, unless a
+	// group is being written (the committer then writes it next).
+	Flush()
 	// Scan calls fn for every key with the prefix, in key order.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
 	// Get reads one key; found is false when it is not there (yet).

@@ -208,7 +208,15 @@ func (b *Broker) route(from *Session, m *Message) (routed, error) {
 // something is stored, every copy the sends make, stored or not, waits for
 // the commit before it is dispatched. Acknowledgements alone that nobody
 // waits on are lazy (store.SubmitLazy): they ride on the next fsync.
+// Under a Leading context the caller's goroutine writes the record itself
+// when no group is being written, once the queues' locks are released
+// (the commit's callback takes them).
 func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight, lazy bool, extra ...store.Op) (*store.Commit, error) {
+	submit := b.st.SubmitThen
+	if leads(ctx) {
+		submit = b.st.SubmitHeld
+		defer b.st.Flush()
+	}
 	for _, r := range sends {
 		if err := r.d.waitSpace(ctx, b.cfg.SendTimeout); err != nil {
 			return nil, fmt.Errorf("send to %s: %w", r.d.dest, err)
@@ -273,9 +281,9 @@ func (b *Broker) commit(ctx context.Context, sends []routed, acks []*inflight, l
 		if lazy && len(sends) == 0 {
 			return b.st.SubmitLazy(ops), nil
 		}
-		return b.st.Submit(ops), nil
+		return submit(ops, nil), nil
 	}
-	c := b.st.SubmitThen(ops, func(err error) { b.committed(w, err, sends, targets) })
+	c := submit(ops, func(err error) { b.committed(w, err, sends, targets) })
 	if w.done.Load() {
 		// Done already (it may fail at once): committed could not take
 		// the locks held here.

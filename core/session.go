@@ -199,6 +199,10 @@ type Confirmation interface {
 	// Done is closed once Wait returns at once: a front-end answering
 	// many sends together sends what is ready before it waits for more.
 	Done() <-chan struct{}
+	// OnDone calls f once Wait returns at once, from the goroutine that
+	// made it so (the store's committer, mostly) or, when it is done
+	// already, from the caller's: f must not block.
+	OnDone(f func())
 	// ValidUntil is, once Wait has returned nil, when the confirmation
 	// goes stale; the zero time is never. A cluster's master confirms
 	// only under a lease (package ha), and a process paused between
@@ -207,6 +211,22 @@ type Confirmation interface {
 	// it writes the answer, and closes the connection instead, leaving
 	// the client to send again what it did not hear confirmed.
 	ValidUntil() time.Time
+}
+
+type leadKey struct{}
+
+// Leading marks ctx as a front-end reader's that has read everything its
+// client sent: a send or acknowledgement made under it is written to the
+// disk by the calling goroutine when no group is being written, so that a
+// stop-and-wait producer's message goes from its socket to the disk and
+// its confirmation back with no goroutine woken in between (the
+// Confirmation is then done when the call returns). A reader with more to
+// read leaves it out, and its sends share the committer's groups.
+func Leading(ctx context.Context) context.Context { return context.WithValue(ctx, leadKey{}, true) }
+
+func leads(ctx context.Context) bool {
+	v, _ := ctx.Value(leadKey{}).(bool)
+	return v
 }
 
 // Stale reports whether c, confirmed, may no longer be passed on.
@@ -224,6 +244,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 func (confirmed) Wait(context.Context) error { return nil }
 func (confirmed) Done() <-chan struct{}      { return closedChan }
+func (confirmed) OnDone(f func())            { f() }
 func (confirmed) ValidUntil() time.Time      { return time.Time{} }
 
 // SendAsync routes m like Send outside a transaction but returns before the

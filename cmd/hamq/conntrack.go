@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -88,4 +90,14 @@ func (c *trackedConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return c.Close()
+}
+
+// SyscallConn keeps the descriptor reachable: the front-ends write a
+// confirmation straight to it from the goroutine that confirms
+// (conns.Outbox.SendUntil).
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }

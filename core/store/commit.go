@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -29,6 +30,10 @@ type Commit struct {
 	then      func(error)
 	until     time.Time
 	lazy      bool // SubmitLazy's: needs no fsync of its own
+
+	mu    sync.Mutex
+	ended bool     // done is closed and after taken
+	after []func() // OnDone's
 }
 
 // Wait returns once the commit is durable (and confirmed, when a Confirmer
@@ -45,6 +50,35 @@ func (c *Commit) Wait(ctx context.Context) error {
 // Done is closed once Wait returns at once.
 func (c *Commit) Done() <-chan struct{} { return c.done }
 
+// OnDone calls f once Wait returns at once: from the goroutine that
+// finishes the commit (the committer, or the Confirmer's loop), or from
+// this one when it is done already. A front-end answers its client from
+// there, with no goroutine of its own woken between the fsync and the
+// answer; f must not block.
+func (c *Commit) OnDone(f func()) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		f()
+		return
+	}
+	c.after = append(c.after, f)
+	c.mu.Unlock()
+}
+
+// end closes done, then calls what OnDone queued.
+func (c *Commit) end() {
+	close(c.done)
+	c.mu.Lock()
+	c.ended = true
+	after := c.after
+	c.after = nil
+	c.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
+}
+
 // ValidUntil is, once Wait has returned nil, when the confirmation goes
 // stale: a cluster master confirms only under a lease, and a process
 // paused between confirming and telling its client could otherwise tell
@@ -60,15 +94,16 @@ func (c *Commit) Position() Position { return c.pos }
 // refuse finishes a commit that never reached the committer.
 func (c *Commit) refuse(err error) *Commit {
 	c.err = err
-	close(c.done)
 	if c.then != nil {
 		go c.then(err)
 	}
+	c.end()
 	return c
 }
 
-// finish ends the commit: then first, and the waiters after. The runtime
-// runs the goroutine readied last first, once this one blocks; a
+// finish ends the commit: then first (a send's dispatch: a client told
+// its message is stored finds it queued), and the waiters after. The
+// runtime runs the goroutine readied last first, once this one blocks; a
 // producer's waiter, which answers its client, goes before what then
 // readied (the consumers' writers, for a send).
 func (c *Commit) finish(pos Position, err error) {
@@ -76,7 +111,7 @@ func (c *Commit) finish(pos Position, err error) {
 	if c.then != nil {
 		c.then(err)
 	}
-	close(c.done)
+	c.end()
 }
 
 // Submit queues ops to be written atomically, after everything submitted
@@ -92,19 +127,50 @@ func (s *Store) Submit(ops []Op) *Commit { return s.SubmitThen(ops, nil) }
 // acknowledgement redelivers); its Wait returns once it is durable.
 func (s *Store) SubmitLazy(ops []Op) *Commit {
 	c := &Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), lazy: true}
-	return s.submit(c)
+	return s.submit(c, wakeLazy)
 }
 
 // SubmitThen is Submit with then called once the commit is done, with
-// Wait's error, from the goroutine that finishes it: the committer or the
-// Confirmer's loop, which wait for it, so then must not block; or, for a
-// commit refused at once, a goroutine of its own, since the caller may
-// hold locks that then takes.
+// Wait's error, from the goroutine that finishes it: the committer, a
+// Flush, or the Confirmer's loop, which wait for it, so then must not
+// block; or, for a commit refused at once, a goroutine of its own, since
+// the caller may hold locks that then takes.
 func (s *Store) SubmitThen(ops []Op, then func(error)) *Commit {
-	return s.submit(&Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), then: then})
+	return s.submit(&Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), then: then}, wakeCommitter)
 }
 
-func (s *Store) submit(c *Commit) *Commit {
+// SubmitHeld is SubmitThen for a caller that calls Flush right after,
+// once it holds no lock then takes: the caller then writes the group
+// itself when no group is being written, and no committer is woken for
+// it. A front-end's reader does so when it has read all its client sent,
+// so that a stop-and-wait producer's send goes from its socket to the disk
+// and its answer back with no goroutine woken in between; a reader with
+// more to read submits with SubmitThen, and its sends share the
+// committer's groups.
+func (s *Store) SubmitHeld(ops []Op, then func(error)) *Commit {
+	return s.submit(&Commit{ops: ops, done: make(chan struct{}), submitted: time.Now(), then: then}, wakeNone)
+}
+
+// Flush writes what is queued, from the calling goroutine, unless a group
+// is being written: then the committer writes it after that one.
+func (s *Store) Flush() {
+	if !s.writeMu.TryLock() {
+		s.signal()
+		return
+	}
+	s.writeQueued(false, false)
+	s.writeMu.Unlock()
+}
+
+type wakeMode uint8
+
+const (
+	wakeCommitter wakeMode = iota
+	wakeLazy               // within lazySync at the latest
+	wakeNone               // the caller flushes
+)
+
+func (s *Store) submit(c *Commit, wake wakeMode) *Commit {
 	ops := c.ops
 	if err := checkKeys(ops); err != nil {
 		return c.refuse(err)
@@ -117,8 +183,37 @@ func (s *Store) submit(c *Commit) *Commit {
 	if s.closed {
 		return c.refuse(ErrClosed)
 	}
-	s.queue <- c
+	if !c.lazy {
+		s.room <- struct{}{}
+	}
+	s.qmu.Lock()
+	s.queued = append(s.queued, c)
+	if !c.lazy {
+		s.queuedSynced++
+	} else {
+		s.lazyOps, s.lazyBytes = s.lazyOps+len(c.ops), s.lazyBytes+opsSize(c.ops)
+		if s.lazyOps >= s.opts.MaxGroupOps || s.lazyBytes >= s.opts.MaxGroupBytes {
+			// A group's worth: no reason to wait for more.
+			s.lazyForced.Store(true)
+			wake = wakeCommitter
+		} else if !s.lazyArmed {
+			s.lazyArmed = true
+			s.lazyTimer.Reset(lazySync)
+		}
+	}
+	s.qmu.Unlock()
+	if wake == wakeCommitter {
+		s.signal()
+	}
 	return c
+}
+
+// signal wakes the committer.
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // checkKeys refuses keys in the store's own range, which would corrupt its
@@ -137,66 +232,76 @@ func checkKeys(ops []Op) error {
 // when no send comes this soon, it is written and synced alone.
 const lazySync = 5 * time.Millisecond
 
-// commitLoop is the single committer: it gathers what is queued into one
-// batch, one record and one fsync. Lazy commits alone are held back for
-// the next group (see lazySync). It ends when Close closes the queue,
-// after writing everything in it.
+// lazyDue is the lazy timer's: the committer writes lazy commits alone.
+func (s *Store) lazyDue() {
+	s.qmu.Lock()
+	s.lazyArmed = false
+	s.qmu.Unlock()
+	s.lazyForced.Store(true)
+	s.signal()
+}
+
+// commitLoop is the committer: woken by a submission, it writes what is
+// queued, unless a Flush is at it. It ends when Close closes stop, after
+// writing everything queued.
 func (s *Store) commitLoop() {
 	defer close(s.done)
-	idle := time.NewTimer(lazySync)
-	idle.Stop()
-	var held []*Commit // lazy commits waiting for a synced group to join
 	for {
-		var first *Commit
-		ok := true
-		if len(held) > 0 {
-			select {
-			case first, ok = <-s.queue:
-			case <-idle.C:
-				s.writeGroup(held)
-				held = nil
-				continue
-			}
-		} else {
-			first, ok = <-s.queue
-		}
-		if !ok {
-			if len(held) > 0 {
-				s.writeGroup(held)
-			}
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			s.writeMu.Lock()
+			s.writeQueued(true, true)
+			s.writeMu.Unlock()
 			return
 		}
 		// Writers woken by the previous group are resubmitting: a yield
 		// lets them join this group rather than wait for the next fsync.
 		runtime.Gosched()
-		group := append(held, first)
-		n, size, lazy := 0, 0, true
-		for _, c := range group {
-			n, size, lazy = n+len(c.ops), size+opsSize(c.ops), lazy && c.lazy
+		s.writeMu.Lock()
+		s.writeQueued(s.lazyForced.Swap(false), false)
+		s.writeMu.Unlock()
+	}
+}
+
+// writeQueued takes everything queued, in order, and writes it as groups of
+// one record and one fsync each. Lazy commits alone stay queued until the
+// oldest has waited lazySync, when the lazy timer forces them out (end:
+// the store is closing). s.writeMu is held, which keeps groups in
+// submission order.
+func (s *Store) writeQueued(force, end bool) {
+	s.qmu.Lock()
+	if s.queuedSynced == 0 && !end {
+		if len(s.queued) == 0 || !force {
+			s.qmu.Unlock()
+			return
 		}
-	gather:
-		for n < s.opts.MaxGroupOps && size < s.opts.MaxGroupBytes {
-			select {
-			case c, ok := <-s.queue:
-				if !ok {
-					break gather
-				}
-				group = append(group, c)
-				n, size, lazy = n+len(c.ops), size+opsSize(c.ops), lazy && c.lazy
-			default:
-				break gather
-			}
+		if wait := lazySync - time.Since(s.queued[0].submitted); wait > 0 && s.lazyOps < s.opts.MaxGroupOps && s.lazyBytes < s.opts.MaxGroupBytes {
+			// The timer ran for lazy commits a synced group took since.
+			s.lazyArmed = true
+			s.lazyTimer.Reset(wait)
+			s.qmu.Unlock()
+			return
 		}
-		if lazy && n < s.opts.MaxGroupOps && size < s.opts.MaxGroupBytes {
-			if len(held) == 0 {
-				idle.Reset(lazySync)
-			}
-			held = group
-			continue
+	}
+	taken, synced := s.queued, s.queuedSynced
+	s.queued, s.queuedSynced, s.lazyOps, s.lazyBytes = nil, 0, 0, 0
+	if s.lazyArmed {
+		s.lazyTimer.Stop()
+		s.lazyArmed = false
+	}
+	s.qmu.Unlock()
+	for range synced {
+		<-s.room
+	}
+	for len(taken) > 0 {
+		n, size, i := 0, 0, 0
+		for i < len(taken) && n < s.opts.MaxGroupOps && size < s.opts.MaxGroupBytes {
+			n, size = n+len(taken[i].ops), size+opsSize(taken[i].ops)
+			i++
 		}
-		idle.Stop()
-		held = nil
-		s.writeGroup(group)
+		s.writeGroup(taken[:i])
+		taken = taken[i:]
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +32,7 @@ type Options struct {
 	// buffer, so a batch never forces a memtable of its own).
 	MaxGroupOps   int
 	MaxGroupBytes int
-	// QueueLen is how many submissions may wait for the committer before
+	// QueueLen is how many submissions may wait for a writer before
 	// Submit blocks. Default 4096.
 	QueueLen int
 	// MaxRecordBytes lowers the bound on one submission below
@@ -93,8 +94,21 @@ type Store struct {
 	log  *slog.Logger
 	opts Options
 
-	queue chan *Commit
-	done  chan struct{} // closed when the committer has ended
+	// Submissions wait in queued, in order, for a writer: the committer,
+	// or a submitter's Flush. Whoever writes holds writeMu.
+	qmu          sync.Mutex
+	queued       []*Commit
+	queuedSynced int           // the commits in queued that are not lazy
+	lazyOps      int           // the ops of the lazy ones
+	lazyBytes    int
+	room         chan struct{} // a token per queued commit not lazy: Submit waits while QueueLen are
+	wake         chan struct{} // the committer's
+	writeMu      sync.Mutex
+	lazyTimer    *time.Timer // armed by the first lazy commit queued: lazyDue
+	lazyArmed    bool        // guarded by qmu
+	lazyForced   atomic.Bool   // lazy commits are due: the committer writes them alone
+	stop         chan struct{} // closed by Close: the committer writes what is queued and ends
+	done         chan struct{} // closed when the committer has ended
 
 	mu     sync.Mutex // serialises every write to db and guards what follows
 	end    mark       // the last record
@@ -165,7 +179,10 @@ func openStorage(stor storage.Storage, opts Options, log *slog.Logger) (*Store, 
 		return nil, err
 	}
 	s := &Store{db: db, stor: stor, log: log.With("component", "store"), opts: opts,
-		queue: make(chan *Commit, opts.QueueLen), done: make(chan struct{}), failedCh: make(chan struct{})}
+		room: make(chan struct{}, opts.QueueLen), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		done: make(chan struct{}), failedCh: make(chan struct{})}
+	s.lazyTimer = time.AfterFunc(time.Hour, s.lazyDue)
+	s.lazyTimer.Stop()
 	if err := s.loadMeta(); err != nil {
 		db.Close()
 		return nil, err
@@ -284,9 +301,10 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	close(s.queue)
+	close(s.stop)
 	s.submitMu.Unlock()
 	<-s.done
+	s.lazyTimer.Stop()
 	s.confMu.Lock()
 	cl := s.confirmer
 	s.confirmer = nil

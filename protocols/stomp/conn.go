@@ -23,6 +23,7 @@ type subscription struct {
 	sub     *core.Subscription
 	ack     string // auto, client or client-individual
 	durable string
+	order   []uint64 // ack mode client: unacknowledged tags, for a cumulative ACK; guarded by conn.ackMu
 }
 
 // conn is one client connection: a reader goroutine (run) that handles
@@ -33,6 +34,7 @@ type conn struct {
 	r      *reader
 	ctx    context.Context
 	cancel context.CancelFunc
+	lead   context.Context // ctx, core.Leading: see callCtx
 
 	version  string
 	sess     *core.Session
@@ -50,8 +52,7 @@ type conn struct {
 
 	in *conns.TimedReader
 
-	confirms  chan confirmItem
-	confirmed chan struct{} // confirmLoop ended
+	answers *conns.Answers[confirmItem]
 
 	out *conns.Outbox[*frame.Frame]
 }
@@ -69,8 +70,9 @@ const maxQueued = 10_000
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, version: "1.0",
-		subs: map[string]*subscription{}, temps: map[string]core.Destination{}, byTag: map[uint64]ackRef{}, byMsgID: map[string]uint64{},
-		confirms: make(chan confirmItem, maxUnconfirmed), confirmed: make(chan struct{})}
+		subs: map[string]*subscription{}, temps: map[string]core.Destination{}, byTag: map[uint64]ackRef{}, byMsgID: map[string]uint64{}}
+	c.lead = core.Leading(ctx)
+	c.answers = conns.NewAnswers(maxUnconfirmed, c.answer)
 	// The version is read when the frame is written: the CONNECTED frame
 	// goes out before the negotiated version applies.
 	c.out = conns.NewOutbox(nc, func(w *bufio.Writer, f *frame.Frame) error { return writeFrame(w, c.version, f) },
@@ -89,10 +91,9 @@ func (c *conn) refuse(why string) {
 
 func (c *conn) run() {
 	go c.out.Run()
-	go c.confirmLoop()
 	defer func() {
 		c.cancel()
-		<-c.confirmed
+		c.answers.Stop()
 		if c.sess != nil {
 			c.sess.Close()
 		}
@@ -165,43 +166,41 @@ type confirmItem struct {
 // durability; past it the reader waits, which is the client's back-pressure.
 const maxUnconfirmed = 1000
 
-func (c *conn) confirm(it confirmItem) {
-	select {
-	case c.confirms <- it:
-	case <-c.ctx.Done():
+// confirm queues it's answer: the reader goes on while sends become
+// durable (many of a client's sends then share one fsync), and the answers
+// go out in order.
+func (c *conn) confirm(it confirmItem) { c.answers.Add(it, it.conf) }
+
+// answer sends a RECEIPT, or an ERROR when what it answers could not be
+// made durable.
+func (c *conn) answer(it confirmItem, conf core.Confirmation, err error) bool {
+	if err != nil {
+		c.fail(fmt.Errorf("%s failed: %w", it.what, err), it.receipt)
+		return false
 	}
+	if it.receipt != "" {
+		var until time.Time
+		if conf != nil {
+			until = conf.ValidUntil()
+		}
+		c.out.SendUntil(frame.New(frame.RECEIPT, frame.ReceiptId, it.receipt), until)
+	}
+	if it.last {
+		c.out.End()
+		return false
+	}
+	return true
 }
 
-// confirmLoop lets the reader go on while sends become durable (many of a
-// client's sends then share one fsync) and answers in order: RECEIPTs, or
-// an ERROR when a send could not be made durable.
-func (c *conn) confirmLoop() {
-	defer close(c.confirmed)
-	for {
-		var it confirmItem
-		select {
-		case it = <-c.confirms:
-		case <-c.ctx.Done():
-			return
-		}
-		var until time.Time
-		if it.conf != nil {
-			if err := it.conf.Wait(c.ctx); err != nil {
-				if c.ctx.Err() == nil {
-					c.fail(fmt.Errorf("%s failed: %w", it.what, err), it.receipt)
-				}
-				return
-			}
-			until = it.conf.ValidUntil()
-		}
-		if it.receipt != "" {
-			c.out.SendUntil(frame.New(frame.RECEIPT, frame.ReceiptId, it.receipt), until)
-		}
-		if it.last {
-			c.out.End()
-			return
-		}
+// callCtx is the context of a call into the core for the frame just read:
+// Leading when nothing more is buffered (a client waiting for the answer
+// sends nothing more), so that the record is written from this goroutine;
+// with more to read, the sends share the committer's groups instead.
+func (c *conn) callCtx() context.Context {
+	if c.r.r.Buffered() == 0 {
+		return c.lead
 	}
+	return c.ctx
 }
 
 func (c *conn) handle(f *frame.Frame) error {

@@ -36,7 +36,7 @@ func (c *conn) send(f *frame.Frame) error {
 		c.receipt(f)
 		return nil
 	}
-	conf, err := c.sess.SendAsync(c.ctx, m)
+	conf, err := c.sess.SendAsync(c.callCtx(), m)
 	if err != nil {
 		return fmt.Errorf("send to %s failed: %w", ds, err)
 	}
@@ -138,7 +138,7 @@ func (c *conn) ack(f *frame.Frame) error {
 	if f.Command == frame.NACK {
 		err = c.sess.Nack(tx, ref.tag, cumulative)
 	} else {
-		conf, err = c.sess.Ack(c.ctx, tx, ref.tag, cumulative, receipt)
+		conf, err = c.sess.Ack(c.callCtx(), tx, ref.tag, cumulative, receipt)
 	}
 	if errors.Is(err, core.ErrUnknownDelivery) {
 		return protocolErrorf("%s of a message that is not awaiting acknowledgement on this connection", f.Command)
@@ -188,13 +188,34 @@ func (c *conn) ackRef(f *frame.Frame) (ackRef, error) {
 
 func msgKey(sub, msgID string) string { return sub + "\x00" + msgID }
 
-// forget drops what an acknowledgement settled from the lookup maps.
+// forget drops what an acknowledgement settled from the lookup maps: the
+// delivery acknowledged, and for a cumulative one (ack mode client) the
+// subscription's earlier ones.
 func (c *conn) forget(ref ackRef, cumulative bool) {
 	c.ackMu.Lock()
 	defer c.ackMu.Unlock()
-	for tag, r := range c.byTag {
-		if tag == ref.tag || cumulative && r.sub == ref.sub && tag < ref.tag {
-			delete(c.byTag, tag)
+	c.drop(ref.tag)
+	s := c.subs[ref.sub]
+	if !cumulative || s == nil {
+		return
+	}
+	left := s.order[:0]
+	for _, tag := range s.order {
+		if tag <= ref.tag {
+			c.drop(tag)
+		} else {
+			left = append(left, tag)
+		}
+	}
+	clear(s.order[len(left):])
+	s.order = left
+}
+
+// drop forgets one delivery; c.ackMu is held.
+func (c *conn) drop(tag uint64) {
+	if r, ok := c.byTag[tag]; ok {
+		delete(c.byTag, tag)
+		if c.version != "1.2" {
 			delete(c.byMsgID, msgKey(r.sub, r.msgID))
 		}
 	}
@@ -211,7 +232,7 @@ func (c *conn) transaction(f *frame.Frame) error {
 	case frame.BEGIN:
 		err = c.sess.Begin(tx)
 	case frame.COMMIT:
-		conf, err = c.sess.Commit(c.ctx, tx)
+		conf, err = c.sess.Commit(c.callCtx(), tx)
 	default:
 		err = c.sess.Abort(tx)
 	}
@@ -238,7 +259,13 @@ func (k consumer) Deliver(d core.Delivery) {
 	}
 	k.c.ackMu.Lock()
 	k.c.byTag[d.Tag] = ackRef{tag: d.Tag, sub: k.s.id, msgID: d.Msg.ID}
-	k.c.byMsgID[msgKey(k.s.id, d.Msg.ID)] = d.Tag
+	if k.c.version != "1.2" {
+		// 1.2 acknowledges by the ack header's id only.
+		k.c.byMsgID[msgKey(k.s.id, d.Msg.ID)] = d.Tag
+	}
+	if k.s.ack == ackClient {
+		k.s.order = append(k.s.order, d.Tag)
+	}
 	k.c.ackMu.Unlock()
 	k.c.out.Send(f)
 }

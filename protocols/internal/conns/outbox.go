@@ -2,10 +2,13 @@ package conns
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -25,6 +28,15 @@ type Outbox[P any] struct {
 	closing bool
 	idle    time.Duration
 	done    chan struct{}
+	running bool // Run is writing: it took items, or its buffer holds some
+	direct  bool // a confirmation is being written by put's caller
+
+	// raw writes a confirmation at once from the goroutine that confirms
+	// (see SendUntil); nil when the connection has no descriptor of its
+	// own (TLS, WebSocket).
+	raw  syscall.RawConn
+	enc  bytes.Buffer  // the confirmation written at once, encoded; guarded by direct
+	encw *bufio.Writer // writes into enc
 
 	draining atomic.Bool
 }
@@ -32,6 +44,7 @@ type Outbox[P any] struct {
 type item[P any] struct {
 	p     P
 	has   bool
+	raw   []byte // bytes a write at once left unwritten: they go first
 	tag   uint64
 	last  bool
 	until time.Time // a confirmation's: not written after it (SendUntil)
@@ -41,7 +54,14 @@ type item[P any] struct {
 // written (at most once, as its subscriber asked); beat is what an idle
 // connection writes to keep alive.
 func NewOutbox[P any](nc net.Conn, write func(*bufio.Writer, P) error, ack func(tag uint64), beat []byte) *Outbox[P] {
-	return &Outbox[P]{nc: nc, write: write, ack: ack, beat: beat, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	o := &Outbox[P]{nc: nc, write: write, ack: ack, beat: beat, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			o.raw = rc
+		}
+	}
+	o.encw = bufio.NewWriterSize(&o.enc, 512)
+	return o
 }
 
 // Send queues p.
@@ -56,7 +76,57 @@ func (o *Outbox[P]) SendAcked(p P, tag uint64) { o.put(item[P]{p: p, has: true, 
 // closed instead, and the client, not told, sends again what it sent.
 // The check is made right before the system call, so that a process
 // paused after confirming does not confirm once it wakes.
-func (o *Outbox[P]) SendUntil(p P, until time.Time) { o.put(item[P]{p: p, has: true, until: until}) }
+//
+// When nothing else is queued or being written, the caller writes p
+// itself, without blocking: a stop-and-wait producer's answer then goes
+// out from the goroutine that made its message durable, not one woken
+// for it (what the socket does not take at once is left to the writer).
+func (o *Outbox[P]) SendUntil(p P, until time.Time) {
+	it := item[P]{p: p, has: true, until: until}
+	o.mu.Lock()
+	if o.raw == nil || o.closing || o.running || o.direct || len(o.items) > 0 {
+		o.mu.Unlock()
+		o.put(it)
+		return
+	}
+	o.direct = true
+	o.mu.Unlock()
+	rest, written := o.writeNow(it)
+	o.mu.Lock()
+	o.direct = false
+	if !written {
+		rest = nil
+		o.items = slices.Insert(o.items, 0, it)
+	} else if len(rest) > 0 {
+		o.items = slices.Insert(o.items, 0, item[P]{raw: rest})
+	}
+	more := len(o.items) > 0
+	o.mu.Unlock()
+	if more {
+		o.signal()
+	}
+}
+
+// writeNow writes it, a confirmation, to the socket without blocking; it
+// returns what the socket did not take. It writes nothing (false) when it
+// cannot encode it or it went stale: the writer then meets the same and
+// ends the connection as it does. o.direct is set.
+func (o *Outbox[P]) writeNow(it item[P]) ([]byte, bool) {
+	o.enc.Reset()
+	if o.write(o.encw, it.p) != nil || o.encw.Flush() != nil {
+		return nil, false
+	}
+	if !it.until.IsZero() && time.Now().After(it.until) {
+		return nil, false
+	}
+	b := o.enc.Bytes()
+	var n int
+	o.raw.Write(func(fd uintptr) bool {
+		n, _ = syscall.Write(int(fd), b)
+		return true // once, whether or not it took all: the writer waits for room
+	})
+	return bytes.Clone(b[max(n, 0):]), true
+}
 
 // SendLast queues p as the last item: the connection's writes end after
 // it, and what is queued later is dropped.
@@ -72,6 +142,10 @@ func (o *Outbox[P]) put(it item[P]) {
 		o.closing = it.last
 	}
 	o.mu.Unlock()
+	o.signal()
+}
+
+func (o *Outbox[P]) signal() {
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -120,14 +194,24 @@ func (o *Outbox[P]) Run() {
 	stale := func() bool { return !until.IsZero() && time.Now().After(until) }
 	for {
 		o.mu.Lock()
+		if o.direct {
+			// SendUntil's caller is writing; it wakes Run if items wait.
+			o.mu.Unlock()
+			<-o.wake
+			continue
+		}
 		items := o.items
 		o.items = nil
 		idle := o.idle
+		o.running = len(items) > 0 || w.Buffered() > 0
 		o.mu.Unlock()
 		if len(items) == 0 {
-			if w.Buffered() > 0 && (stale() || w.Flush() != nil) {
-				o.nc.Close()
-				return
+			if w.Buffered() > 0 {
+				if stale() || w.Flush() != nil {
+					o.nc.Close()
+					return
+				}
+				continue // idle only once nothing came meanwhile
 			}
 			until = time.Time{}
 			var tick <-chan time.Time
@@ -137,13 +221,21 @@ func (o *Outbox[P]) Run() {
 			select {
 			case <-o.wake:
 			case <-tick:
-				w.Write(o.beat)
+				o.mu.Lock()
+				if !o.direct {
+					o.running = true
+					w.Write(o.beat)
+				}
+				o.mu.Unlock()
 			}
 			continue
 		}
 		for _, it := range items {
 			if !it.until.IsZero() && (until.IsZero() || it.until.Before(until)) {
 				until = it.until
+			}
+			if it.raw != nil {
+				w.Write(it.raw)
 			}
 			if it.has {
 				if stale() {
