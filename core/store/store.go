@@ -98,14 +98,14 @@ type Store struct {
 	// or a submitter's Flush. Whoever writes holds writeMu.
 	qmu          sync.Mutex
 	queued       []*Commit
-	queuedSynced int           // the commits in queued that are not lazy
-	lazyOps      int           // the ops of the lazy ones
+	queuedSynced int // the commits in queued that are not lazy
+	lazyOps      int // the ops of the lazy ones
 	lazyBytes    int
 	room         chan struct{} // a token per queued commit not lazy: Submit waits while QueueLen are
 	wake         chan struct{} // the committer's
 	writeMu      sync.Mutex
-	lazyTimer    *time.Timer // armed by the first lazy commit queued: lazyDue
-	lazyArmed    bool        // guarded by qmu
+	lazyTimer    *time.Timer   // armed by the first lazy commit queued: lazyDue
+	lazyArmed    bool          // guarded by qmu
 	lazyForced   atomic.Bool   // lazy commits are due: the committer writes them alone
 	stop         chan struct{} // closed by Close: the committer writes what is queued and ends
 	done         chan struct{} // closed when the committer has ended
