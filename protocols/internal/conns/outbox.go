@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -34,7 +33,7 @@ type Outbox[P any] struct {
 	// raw writes a confirmation at once from the goroutine that confirms
 	// (see SendUntil); nil when the connection has no descriptor of its
 	// own (TLS, WebSocket).
-	raw  syscall.RawConn
+	raw  *RawWriter
 	enc  bytes.Buffer  // the confirmation written at once, encoded; guarded by direct
 	encw *bufio.Writer // writes into enc
 
@@ -54,12 +53,7 @@ type item[P any] struct {
 // written (at most once, as its subscriber asked); beat is what an idle
 // connection writes to keep alive.
 func NewOutbox[P any](nc net.Conn, write func(*bufio.Writer, P) error, ack func(tag uint64), beat []byte) *Outbox[P] {
-	o := &Outbox[P]{nc: nc, write: write, ack: ack, beat: beat, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			o.raw = rc
-		}
-	}
+	o := &Outbox[P]{nc: nc, write: write, ack: ack, beat: beat, wake: make(chan struct{}, 1), done: make(chan struct{}), raw: NewRawWriter(nc)}
 	o.encw = bufio.NewWriterSize(&o.enc, 512)
 	return o
 }
@@ -120,12 +114,7 @@ func (o *Outbox[P]) writeNow(it item[P]) ([]byte, bool) {
 		return nil, false
 	}
 	b := o.enc.Bytes()
-	var n int
-	o.raw.Write(func(fd uintptr) bool {
-		n, _ = syscall.Write(int(fd), b)
-		return true // once, whether or not it took all: the writer waits for room
-	})
-	return bytes.Clone(b[max(n, 0):]), true
+	return bytes.Clone(b[o.raw.TryWrite(b):]), true
 }
 
 // SendLast queues p as the last item: the connection's writes end after
