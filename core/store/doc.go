@@ -6,21 +6,30 @@
 //
 // # Group commit
 //
-// Submit queues a submission on a bounded channel (Options.QueueLen) and
-// returns a Commit. One committer goroutine takes everything queued at that
-// instant (up to Options.MaxGroupOps / MaxGroupBytes), and writes it as one
-// record: one leveldb.Batch holding every op of the group in submission
-// order, the log entry and the new log end, written with Sync. While that
-// fsync runs the next submissions pile up and share the next one; before
-// gathering, the committer yields once so that writers just woken by the
-// previous group can resubmit and join (with 8 waiting writers this about
-// doubles the ops per fsync). LevelDB's
-// own write merging is not used for this: it merges concurrent writes in no
-// defined order, and positions must follow submission order.
+// Submit queues a submission (at most Options.QueueLen wait; Submit
+// blocks beyond) and returns a Commit. Whoever writes takes everything
+// queued at that instant, in submission order, under one write lock, and
+// writes it as records of up to Options.MaxGroupOps / MaxGroupBytes each:
+// one leveldb.Batch holding every op of the group in submission order,
+// the log entry and the new log end, written with Sync. While that fsync
+// runs the next submissions pile up and share the next one.
 //
-// Lazy commits alone (SubmitLazy: acknowledgements nobody waits on) are
-// held back until the next group that is not lazy, and written in its
-// record and fsync, or alone once lazySync has passed. A stop-and-wait
+// The writer is the committer goroutine, woken by Submit, which yields
+// once before taking the queue so that writers just woken by the previous
+// group can resubmit and join (with 8 waiting writers this about doubles
+// the ops per fsync); or a submitter itself: SubmitHeld queues without
+// waking anyone, and the Flush that follows writes the queue from the
+// caller's goroutine when no group is being written (else the committer
+// writes it next). A front-end's reader does so for a client that waits
+// for its answer, whose send then goes to the disk, and its commit's
+// callbacks run, with no goroutine woken in between. LevelDB's own write
+// merging is not used for this: it merges concurrent writes in no defined
+// order, and positions must follow submission order.
+//
+// Lazy commits (SubmitLazy: acknowledgements nobody waits on) wait in the
+// queue, outside its bound, for the next group that is not lazy, and are
+// written in its record and fsync; alone once the oldest has waited
+// lazySync, or once they make a group of their own. A stop-and-wait
 // producer's next send carries its consumer's acknowledgement to disk:
 // one write and one fsync a message, where each acknowledgement had both
 // of its own.
