@@ -148,6 +148,7 @@ func (b *Broker) destinationLocked(d Destination) *destination {
 // subscription, whose persistent messages are kept in the store.
 func (b *Broker) storedQueue(storeName string) *msgQueue {
 	q := newMsgQueue(storeName, 0, b.st)
+	q.prom = b.promoter
 	q.spoolAfter, q.log = b.cfg.SpoolAfter, b.log
 	return q
 }

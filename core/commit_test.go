@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -276,6 +277,11 @@ func TestTransactionDispatchedWhenConfirmed(t *testing.T) {
 	if err := <-committed; err != nil {
 		t.Fatal(err)
 	}
+	// The persistent ones go out once the delivered mark covering them is
+	// confirmed too; the non-persistent one between them waits its turn.
+	g.awaitRecord(t)
+	c.none(t, 100*time.Millisecond)
+	g.step(t, nil)
 	for i := range 3 {
 		if d := c.next(t); string(d.Msg.Body) != fmt.Sprint(i) {
 			t.Fatalf("got %q, want %d", d.Msg.Body, i)
@@ -552,4 +558,46 @@ func TestCommitterDispatchesWithFullQueue(t *testing.T) {
 	}
 	cancel()
 	flooding.Wait()
+}
+
+// TestDeliveryWaitsForItsDeliveredMark: a stored message goes out only
+// once the delivered mark covering it is confirmed, so that a master lost
+// right after delivering leaves its successor a mark that flags the
+// message redelivered. The mark moves ahead of the deliveries, one record
+// for many.
+func TestDeliveryWaitsForItsDeliveredMark(t *testing.T) {
+	h := newHarness(t, nil)
+	s := h.session("")
+	_, c := h.subscribe(s, SubSpec{Dest: orders})
+	g := closeGate(h)
+	ctx := context.Background()
+	conf, err := s.SendAsync(ctx, msg(orders, "first", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.awaitRecord(t)
+	g.step(t, nil)
+	if err := conf.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.awaitRecord(t) // the mark
+	c.none(t, 200*time.Millisecond)
+	g.step(t, nil)
+	if d := c.next(t); string(d.Msg.Body) != "first" {
+		t.Fatalf("got %q", d.Msg.Body)
+	}
+	v, found, err := h.st.Get(deliveredKey("q:" + orders.Name))
+	if err != nil || !found || binary.BigEndian.Uint64(v) < 1 {
+		t.Fatalf("delivered mark %x (found %v, %v): want one covering the delivery", v, found, err)
+	}
+	// The next ones, covered by that mark or the next, go out as they come.
+	g.open()
+	for i := range 10 {
+		if err := durable(s.SendAsync(ctx, msg(orders, fmt.Sprint(i), true))); err != nil {
+			t.Fatal(err)
+		}
+		if d := c.next(t); string(d.Msg.Body) != fmt.Sprint(i) {
+			t.Fatalf("got %q, want %d", d.Msg.Body, i)
+		}
+	}
 }

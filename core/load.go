@@ -113,6 +113,7 @@ func (b *Broker) load() error {
 		// New messages come after the mark, so it never covers one that
 		// was not there when it was written.
 		q.delivered, q.nextSeq = mark, max(q.nextSeq, mark+1)
+		q.durable.Store(mark)
 	}
 	if len(orphans) > 0 {
 		b.log.Warn("dropping messages of durable subscriptions that no longer exist", "count", len(orphans))

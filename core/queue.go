@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -144,6 +145,15 @@ type msgQueue struct {
 	// it covers.
 	st        Store
 	delivered uint64
+	// durable is the mark as far as the store has confirmed it: a stored
+	// message goes out only once it is covered (see deliverable), and
+	// prom dispatches the queue again when a mark is confirmed. A mark
+	// written lazily, with the next send, left the messages delivered
+	// meanwhile unmarked on a master killed or cut off then: the next
+	// master gave them again without the redelivered flag.
+	durable atomic.Uint64
+	urgent  atomic.Bool // a mark that deliveries wait for is on its way
+	prom    *promoter
 
 	// bodies is the bytes of stored bodies held by pending and unconfirmed
 	// entries; past spoolAfter, a new stored entry leaves its body in the
@@ -306,7 +316,12 @@ func (q *msgQueue) dispatchSome(useStore bool) (complete bool) {
 				}
 				continue
 			}
-			if !useStore && (e.spooled || q.movesMark(e)) {
+			if ok, wait := q.deliverable(e, useStore); !ok {
+				complete = complete && wait
+				p = -1
+				break
+			}
+			if !useStore && e.spooled {
 				complete = false
 				p = -1
 				break
@@ -343,9 +358,12 @@ func (q *msgQueue) dispatchSome(useStore bool) (complete bool) {
 			q.inflight++
 			sub.credit--
 			sub.delivered++
-			if q.movesMark(e) {
-				q.delivered = e.seq + deliveredAhead
-				q.st.SubmitLazy([]store.Op{{Key: deliveredKey(q.storeName), Value: binary.BigEndian.AppendUint64(nil, q.delivered)}})
+			if e.stored && q.st != nil && e.seq+deliveredAhead/2 > q.delivered {
+				// Half the mark's room used: the next one goes ahead now,
+				// so that it is confirmed before it is needed. Lazy, it
+				// never waits for room in the store's queue, so a commit's
+				// callback may move it too.
+				q.moveMark(e.seq, true)
 			}
 			sub.session.deliver(sub, q, e)
 		}
@@ -356,9 +374,53 @@ func (q *msgQueue) dispatchSome(useStore bool) (complete bool) {
 	return complete
 }
 
-// movesMark reports whether delivering e moves the delivered mark.
-func (q *msgQueue) movesMark(e *entry) bool {
-	return e.stored && e.seq > q.delivered && q.st != nil
+// deliverable reports whether e may go out now: a stored message only once
+// the delivered mark covering it is confirmed. Else it submits that mark
+// (with useStore), and wait says the mark's confirmation dispatches the
+// queue again; without useStore and no mark on its way that the store
+// writes now, wait is false and the caller leaves the queue to the
+// promoter. q.mu is held.
+func (q *msgQueue) deliverable(e *entry, useStore bool) (ok, wait bool) {
+	if !e.stored || q.st == nil || e.seq <= q.durable.Load() {
+		return true, true
+	}
+	if q.urgent.Load() && e.seq <= q.delivered {
+		return false, true
+	}
+	if !useStore {
+		return false, false
+	}
+	q.moveMark(e.seq, false)
+	return false, true
+}
+
+// moveMark submits the delivered mark deliveredAhead past seq; once the
+// store confirms it, the queue's messages up to it may go out. A lazy
+// mark, moved while the last one still covers what goes out, rides on
+// the next send's record; one that deliveries wait for is written now
+// (urgent), carrying any lazy one with it. q.mu is held.
+func (q *msgQueue) moveMark(seq uint64, lazy bool) {
+	mark := max(seq+deliveredAhead, q.delivered)
+	q.delivered = mark
+	ops := []store.Op{{Key: deliveredKey(q.storeName), Value: binary.BigEndian.AppendUint64(nil, mark)}}
+	var c *store.Commit
+	if lazy {
+		c = q.st.SubmitLazy(ops)
+	} else {
+		q.urgent.Store(true)
+		c = q.st.SubmitThen(ops, nil)
+	}
+	c.OnDone(func() {
+		if !lazy {
+			q.urgent.Store(false)
+		}
+		if c.Wait(context.Background()) != nil {
+			return // the store has failed: the broker stops serving from it
+		}
+		for d := q.durable.Load(); d < mark && !q.durable.CompareAndSwap(d, mark); d = q.durable.Load() {
+		}
+		q.prom.add(q)
+	})
 }
 
 // pickConsumer finds the next consumer, round-robin, with credit that accepts

@@ -12,7 +12,7 @@ import (
 // 64 concurrent submitters: commits/s is what a producer waiting for each
 // receipt sees in total, ops/record how well fsyncs are shared.
 func BenchmarkGroupCommit(b *testing.B) {
-	for _, writers := range []int{1, 8, 64} {
+	for _, writers := range []int{1, 4, 8, 64} {
 		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) {
 			s := open(b, b.TempDir(), Options{})
 			defer s.Close()

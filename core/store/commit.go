@@ -259,8 +259,69 @@ func (s *Store) commitLoop() {
 		// lets them join this group rather than wait for the next fsync.
 		runtime.Gosched()
 		s.writeMu.Lock()
-		s.writeQueued(s.lazyForced.Swap(false), false)
+		for {
+			start := time.Now()
+			answered := s.writeQueued(s.lazyForced.Swap(false), false)
+			if !s.gather(answered, time.Since(start)) {
+				break
+			}
+		}
 		s.writeMu.Unlock()
+		if s.lazyForced.Load() {
+			s.signal() // the lazy timer's wake-up went to gather
+		}
+	}
+}
+
+// maxGather bounds gather's wait.
+const maxGather = time.Millisecond
+
+// gather waits, with the write lock held, for the stop-and-wait producers
+// the group just written answered to send again, so that they share the
+// next group with those already queued. Without it, several such
+// producers settle into halves that take turns, each half paying an fsync
+// while the other's answers travel: four producers made groups of two.
+// It waits while fewer sends are queued than those plus the answered ones,
+// but no longer than the group's write took (waiting longer costs more
+// than the fsync it saves), and never for a lone producer, whose next
+// send is the next group anyway and is better written by its own reader
+// (Flush). It reports whether a send is queued.
+func (s *Store) gather(answered int, took time.Duration) bool {
+	s.qmu.Lock()
+	queued := s.queuedSynced
+	s.qmu.Unlock()
+	want := queued + answered
+	if want < 2 || queued >= want {
+		return queued > 0
+	}
+	deadline := time.Now().Add(min(took, maxGather))
+	for {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return queued > 0
+		}
+		s.gatherTimer.Reset(wait)
+		select {
+		case <-s.wake:
+		case <-s.gatherTimer.C:
+		case <-s.stop:
+		}
+		s.gatherTimer.Stop()
+		s.qmu.Lock()
+		queued = s.queuedSynced
+		s.qmu.Unlock()
+		if queued >= want || isClosed(s.stop) {
+			return queued > 0
+		}
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -268,20 +329,21 @@ func (s *Store) commitLoop() {
 // one record and one fsync each. Lazy commits alone stay queued until the
 // oldest has waited lazySync, when the lazy timer forces them out (end:
 // the store is closing). s.writeMu is held, which keeps groups in
-// submission order.
-func (s *Store) writeQueued(force, end bool) {
+// submission order. It returns how many commits not lazy it has answered
+// (finished, with no Confirmer to wait for).
+func (s *Store) writeQueued(force, end bool) (answered int) {
 	s.qmu.Lock()
 	if s.queuedSynced == 0 && !end {
 		if len(s.queued) == 0 || !force {
 			s.qmu.Unlock()
-			return
+			return 0
 		}
 		if wait := lazySync - time.Since(s.queued[0].submitted); wait > 0 && s.lazyOps < s.opts.MaxGroupOps && s.lazyBytes < s.opts.MaxGroupBytes {
 			// The timer ran for lazy commits a synced group took since.
 			s.lazyArmed = true
 			s.lazyTimer.Reset(wait)
 			s.qmu.Unlock()
-			return
+			return 0
 		}
 	}
 	taken, synced := s.queued, s.queuedSynced
@@ -300,14 +362,21 @@ func (s *Store) writeQueued(force, end bool) {
 			n, size = n+len(taken[i].ops), size+opsSize(taken[i].ops)
 			i++
 		}
-		s.writeGroup(taken[:i])
+		if s.writeGroup(taken[:i]) {
+			for _, c := range taken[:i] {
+				if !c.lazy {
+					answered++
+				}
+			}
+		}
 		taken = taken[i:]
 	}
+	return answered
 }
 
 // writeGroup writes a group's ops as one synced record and hands it to
-// the Confirmer, or finishes its commits.
-func (s *Store) writeGroup(group []*Commit) {
+// the Confirmer, or finishes its commits (then it reports true).
+func (s *Store) writeGroup(group []*Commit) bool {
 	var n int
 	for _, c := range group {
 		n += len(c.ops)
@@ -321,11 +390,12 @@ func (s *Store) writeGroup(group []*Commit) {
 	err := s.writeOwn(rec)
 	s.mu.Unlock()
 	if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group, since: group[0].submitted}) {
-		return
+		return false
 	}
 	for _, c := range group {
 		c.finish(Position{rec.Epoch, rec.Index}, err)
 	}
+	return true
 }
 
 // writeOwn writes a record this store made (a master's, or a standalone

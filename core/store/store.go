@@ -105,6 +105,7 @@ type Store struct {
 	wake         chan struct{} // the committer's
 	writeMu      sync.Mutex
 	lazyTimer    *time.Timer   // armed by the first lazy commit queued: lazyDue
+	gatherTimer  *time.Timer   // the committer's (gather)
 	lazyArmed    bool          // guarded by qmu
 	lazyForced   atomic.Bool   // lazy commits are due: the committer writes them alone
 	stop         chan struct{} // closed by Close: the committer writes what is queued and ends
@@ -183,6 +184,8 @@ func openStorage(stor storage.Storage, opts Options, log *slog.Logger) (*Store, 
 		done: make(chan struct{}), failedCh: make(chan struct{})}
 	s.lazyTimer = time.AfterFunc(time.Hour, s.lazyDue)
 	s.lazyTimer.Stop()
+	s.gatherTimer = time.NewTimer(time.Hour)
+	s.gatherTimer.Stop()
 	if err := s.loadMeta(); err != nil {
 		db.Close()
 		return nil, err
