@@ -316,11 +316,6 @@ func (q *msgQueue) dispatchSome(useStore bool) (complete bool) {
 				}
 				continue
 			}
-			if ok, wait := q.deliverable(e, useStore); !ok {
-				complete = complete && wait
-				p = -1
-				break
-			}
 			if !useStore && e.spooled {
 				complete = false
 				p = -1
@@ -333,6 +328,14 @@ func (q *msgQueue) dispatchSome(useStore bool) (complete bool) {
 			}
 			if sub == nil {
 				continue
+			}
+			// Only now, with a consumer to take it: a mark moved for a
+			// queue whose consumers have no credit (an MQTT session
+			// away) would flag what was never sent redelivered.
+			if ok, wait := q.deliverable(e, useStore); !ok {
+				complete = complete && wait
+				p = -1
+				break
 			}
 			held := e.body() // what q.bodies counts for e while pending
 			if e.spooled {
