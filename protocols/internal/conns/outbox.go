@@ -220,6 +220,15 @@ func (o *Outbox[P]) Run() {
 			continue
 		}
 		for _, it := range items {
+			if it.has && !it.until.IsZero() && time.Now().After(it.until) {
+				// Stale itself: what went before it still goes out,
+				// unless stale too, and the connection closes instead.
+				if !stale() {
+					w.Flush()
+				}
+				o.nc.Close()
+				return
+			}
 			if !it.until.IsZero() && (until.IsZero() || it.until.Before(until)) {
 				until = it.until
 			}
