@@ -65,6 +65,15 @@ func (g *gate) awaitRecord(t *testing.T) {
 
 // closeGate makes h's store confirm records only through the gate it
 // returns, opened when the test ends so that nothing is left waiting.
+// gatedOrders is a harness whose records wait at a closed gate, with a
+// session and a consumer of orders.
+func gatedOrders(t *testing.T, prefetch int) (*harness, *Session, chanConsumer, *gate) {
+	h := newHarness(t, nil)
+	s := h.session("")
+	_, c := h.subscribe(s, SubSpec{Dest: orders, Prefetch: prefetch})
+	return h, s, c, closeGate(h)
+}
+
 func closeGate(h *harness) *gate {
 	g := &gate{seen: make(chan uint64, 1000), steps: make(chan error), opened: make(chan struct{})}
 	h.st.SetConfirmer(g)
@@ -210,10 +219,7 @@ func eventually(cond func() bool) bool {
 // consumer gets persistent messages in the order sent, each once its
 // commit is done.
 func TestConfirmedInLogOrder(t *testing.T) {
-	h := newHarness(t, nil)
-	s := h.session("")
-	_, c := h.subscribe(s, SubSpec{Dest: orders, Prefetch: 1000})
-	g := closeGate(h)
+	_, s, c, g := gatedOrders(t, 1000)
 	const n = 50
 	var sent []Confirmation
 	for i := range n {
@@ -251,10 +257,7 @@ func TestConfirmedInLogOrder(t *testing.T) {
 // TestTransactionDispatchedWhenConfirmed: a transaction's sends, persistent
 // or not, reach consumers together, once its record is confirmed.
 func TestTransactionDispatchedWhenConfirmed(t *testing.T) {
-	h := newHarness(t, nil)
-	s := h.session("")
-	_, c := h.subscribe(s, SubSpec{Dest: orders})
-	g := closeGate(h)
+	_, s, c, g := gatedOrders(t, 0)
 	ctx := context.Background()
 	if err := s.Begin("tx"); err != nil {
 		t.Fatal(err)
@@ -566,10 +569,7 @@ func TestCommitterDispatchesWithFullQueue(t *testing.T) {
 // message redelivered. The mark moves ahead of the deliveries, one record
 // for many.
 func TestDeliveryWaitsForItsDeliveredMark(t *testing.T) {
-	h := newHarness(t, nil)
-	s := h.session("")
-	_, c := h.subscribe(s, SubSpec{Dest: orders})
-	g := closeGate(h)
+	h, s, c, g := gatedOrders(t, 0)
 	ctx := context.Background()
 	conf, err := s.SendAsync(ctx, msg(orders, "first", true))
 	if err != nil {
