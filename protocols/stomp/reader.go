@@ -76,6 +76,11 @@ func (r *reader) read() (*frame.Frame, error) {
 		}
 		used = 0
 	}
+	if i := strings.IndexFunc(command, func(r rune) bool { return r < ' ' || r == 0x7f }); i >= 0 {
+		// A command is a word; one ending in CR would not even read back
+		// as itself (the CR before LF is the line's end).
+		return nil, protocolErrorf("invalid command %q: control character at %d", command, i)
+	}
 	f := &frame.Frame{Command: command, Header: &frame.Header{}}
 	unescape := r.version != "1.0" && command != frame.CONNECT && command != frame.STOMP
 	for {
