@@ -94,6 +94,10 @@ func (r *reader) read() (*frame.Frame, error) {
 		if f.Header.Len() >= r.maxHeaders {
 			return nil, protocolErrorf("more than %d headers", r.maxHeaders)
 		}
+		if strings.IndexByte(l, 0) >= 0 {
+			// Nothing could pass it on: a NUL ends the frame.
+			return nil, protocolErrorf("header line holds a NUL: %q", l)
+		}
 		k, v, ok := strings.Cut(l, ":")
 		if !ok {
 			return nil, protocolErrorf("header line without a colon: %q", l)

@@ -12,9 +12,13 @@ var (
 	// from a 1.1 or 1.2 producer would end the line there and let the
 	// rest pass for a header of the producer's choosing, so it goes as
 	// 1.1 writes it: the 1.0 consumer sees a backslash and an n.
-	escape10 = strings.NewReplacer("\n", `\n`)
-	escape11 = strings.NewReplacer(`\`, `\\`, "\n", `\n`, ":", `\c`)
-	escape12 = strings.NewReplacer(`\`, `\\`, "\r", `\r`, "\n", `\n`, ":", `\c`)
+	//
+	// No version can escape a NUL, which ends the frame: in a header (a
+	// property from an MQTT or AMQP producer, an ERROR quoting what a
+	// client sent) it goes as U+FFFD, the replacement character.
+	escape10 = strings.NewReplacer("\n", `\n`, "\x00", "\ufffd")
+	escape11 = strings.NewReplacer(`\`, `\\`, "\n", `\n`, ":", `\c`, "\x00", "\ufffd")
+	escape12 = strings.NewReplacer(`\`, `\\`, "\r", `\r`, "\n", `\n`, ":", `\c`, "\x00", "\ufffd")
 )
 
 // writeFrame encodes f for the negotiated version into w without flushing:
