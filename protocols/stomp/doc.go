@@ -25,7 +25,10 @@
 //	                             CONNECTED are not escaped. 1.0 has no escaping: a line break in a
 //	                             header of a message from a 1.1 or 1.2 producer reaches a 1.0
 //	                             consumer as a backslash and an n, where it would otherwise end the
-//	                             line and let the rest pass for another header
+//	                             line and let the rest pass for another header. A NUL, which no
+//	                             version escapes, is fatal in a header a client sends (ERROR), and
+//	                             goes as U+FFFD in one hamq writes (a property from MQTT or AMQP)
+//	Commands                     one holding a control character is fatal (ERROR); an unknown one too
 //	SUBSCRIBE "id" (REQUIRED)    required from 1.1 on; a 1.0 subscription is named by its
 //	                             destination
 //	ACK, NACK of an unknown id   an ERROR, and the connection closes (the specification is silent)
