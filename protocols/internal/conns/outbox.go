@@ -142,11 +142,13 @@ func (o *Outbox[P]) signal() {
 }
 
 // SetIdle makes the writer send the beat after d without other writes; 0
-// never.
+// never. The writer is woken to take it up: one already waiting without a
+// beat due would otherwise stay silent until something is sent.
 func (o *Outbox[P]) SetIdle(d time.Duration) {
 	o.mu.Lock()
 	o.idle = d
 	o.mu.Unlock()
+	o.signal()
 }
 
 // WaitRoom holds the caller, the connection's reader, while more than limit

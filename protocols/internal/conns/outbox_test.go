@@ -60,15 +60,32 @@ func TestOutboxWritesInOrderAcksAndEnds(t *testing.T) {
 	}
 }
 
+// TestOutboxBeatsWhenIdle: beats go out once idle is set, also when the
+// writer was already waiting with none (an AMQP connection sends its open
+// before it learns the client's idle timeout, and stayed silent until the
+// client gave up on it).
 func TestOutboxBeatsWhenIdle(t *testing.T) {
-	server, client := tcpPair(t)
-	o := NewOutbox(server, func(w *bufio.Writer, s string) error { _, err := w.WriteString(s); return err }, nil, []byte("."))
-	o.SetIdle(10 * time.Millisecond)
-	go o.Run()
-	defer o.End()
-	b := make([]byte, 1)
-	if _, err := io.ReadFull(client, b); err != nil || b[0] != '.' {
-		t.Fatalf("read %q, %v: want the beat", b, err)
+	for _, late := range []bool{false, true} {
+		server, client := tcpPair(t)
+		o := NewOutbox(server, func(w *bufio.Writer, s string) error { _, err := w.WriteString(s); return err }, nil, []byte("."))
+		if !late {
+			o.SetIdle(10 * time.Millisecond)
+		}
+		go o.Run()
+		o.Send("open")
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(client, b); err != nil || string(b) != "open" {
+			t.Fatalf("read %q, %v: want open", b, err)
+		}
+		if late {
+			time.Sleep(20 * time.Millisecond) // the writer waits with no beat due
+			o.SetIdle(10 * time.Millisecond)
+		}
+		b = b[:1]
+		if _, err := io.ReadFull(client, b); err != nil || b[0] != '.' {
+			t.Fatalf("idle set late %v: read %q, %v: want the beat", late, b, err)
+		}
+		o.End()
 	}
 }
 
