@@ -213,15 +213,26 @@ func TestTopicFansOutAndQueueCompetes(t *testing.T) {
 	for _, b := range []string{"a", "b", "c", "d"} {
 		send(t, snd, b)
 	}
-	seen := map[string]bool{}
-	for range 2 {
+	// Each receiver has one credit, given back when it accepts: holding
+	// one each, they must have been given different messages. Who gets
+	// the other two depends on whose credit reaches the broker first.
+	m1, m2 := receive(t, q1), receive(t, q2)
+	seen := map[string]int{string(m1.GetData()): 1}
+	seen[string(m2.GetData())]++
+	accept(t, q1, m1)
+	accept(t, q2, m2)
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 2; n < 4 && time.Now().Before(deadline); {
 		for _, r := range []*goamqp.Receiver{q1, q2} {
-			m := receive(t, r)
-			seen[string(m.GetData())] = true
-			accept(t, r, m)
+			if m := r.Prefetched(); m != nil {
+				seen[string(m.GetData())]++
+				accept(t, r, m)
+				n++
+			}
 		}
+		time.Sleep(time.Millisecond)
 	}
-	if len(seen) != 4 {
+	if len(seen) != 4 || seen["a"] != 1 || seen["b"] != 1 || seen["c"] != 1 || seen["d"] != 1 {
 		t.Errorf("queue consumers saw %v, want each of a, b, c, d once", seen)
 	}
 }
