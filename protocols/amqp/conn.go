@@ -214,16 +214,37 @@ func (c *conn) open() error {
 	if ok {
 		c.peerMaxFrame, c.peerMaxChannel = max(open.MaxFrameSize, wire.MinMaxFrameSize), open.ChannelMax
 	}
+	// A refused open is answered with an open, then the close saying why
+	// (the spec's order). The session is made before that open goes out:
+	// a client told it is connected is (its container id taken, for one).
+	refusal := c.accept(open, err)
 	c.send(0, reply)
+	if refusal != nil {
+		return refusal
+	}
+	c.fr.SetMaxFrameSize(o.MaxFrameSize)
+	c.in.SetTimeout(o.IdleTimeout)
+	if open.IdleTimeOut > 0 {
+		// Half the client's timeout, as the spec advises, so that one late
+		// empty frame does not end the connection.
+		c.out.SetIdle(time.Duration(open.IdleTimeOut) * time.Millisecond / 2)
+	}
+	return nil
+}
+
+// accept opens the broker session for the client's open (nil when its
+// first frame was not one, with err why it did not decode), or says why
+// not.
+func (c *conn) accept(open *wire.Open, err error) *wire.Error {
 	switch {
 	case err != nil:
 		return &wire.Error{Condition: wire.CondDecodeError, Description: err.Error()}
-	case !ok:
+	case open == nil:
 		return &wire.Error{Condition: wire.CondIllegalState, Description: "the first frame must be open"}
 	case c.overLimit:
 		c.srv.log.Warn("connection refused", "remote", c.nc.RemoteAddr(), "reason", "maximum connections")
 		return &wire.Error{Condition: wire.CondResourceLimitExceeded,
-			Description: fmt.Sprintf("maximum connections (%d) reached", o.MaxConnections)}
+			Description: fmt.Sprintf("maximum connections (%d) reached", c.srv.opts.MaxConnections)}
 	}
 	c.container = open.ContainerID
 	info := core.ConnInfo{Protocol: "amqp", RemoteAddr: c.nc.RemoteAddr().String(), User: c.user}
@@ -242,13 +263,6 @@ func (c *conn) open() error {
 		return &wire.Error{Condition: condition(err), Description: err.Error()}
 	}
 	c.sess = sess
-	c.fr.SetMaxFrameSize(o.MaxFrameSize)
-	c.in.SetTimeout(o.IdleTimeout)
-	if open.IdleTimeOut > 0 {
-		// Half the client's timeout, as the spec advises, so that one late
-		// empty frame does not end the connection.
-		c.out.SetIdle(time.Duration(open.IdleTimeOut) * time.Millisecond / 2)
-	}
 	return nil
 }
 
