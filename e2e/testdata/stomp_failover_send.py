@@ -12,6 +12,7 @@ import time
 
 import stomp
 
+from receipts import receipt_number
 from say import say
 
 hosts = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1].split(","))]
@@ -26,7 +27,9 @@ finished = threading.Event()
 
 class Listener(stomp.ConnectionListener):
     def on_receipt(self, frame):
-        n = int(frame.headers["receipt-id"].split("-")[1])
+        n = receipt_number(frame)
+        if n is None:
+            return
         with lock:
             if n not in confirmed:
                 confirmed.add(n)

@@ -7,6 +7,7 @@ import threading
 
 import stomp
 
+from receipts import receipt_number
 from say import say
 
 host, port, dest, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
@@ -17,7 +18,9 @@ confirmed = set()
 
 class Listener(stomp.ConnectionListener):
     def on_receipt(self, frame):
-        n = int(frame.headers["receipt-id"].split("-")[1])
+        n = receipt_number(frame)
+        if n is None:
+            return
         confirmed.add(n)
         say("confirmed", n)
         if len(confirmed) == count:
