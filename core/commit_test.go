@@ -63,8 +63,6 @@ func (g *gate) awaitRecord(t *testing.T) {
 	}
 }
 
-// closeGate makes h's store confirm records only through the gate it
-// returns, opened when the test ends so that nothing is left waiting.
 // gatedOrders is a harness whose records wait at a closed gate, with a
 // session and a consumer of orders.
 func gatedOrders(t *testing.T, prefetch int) (*harness, *Session, chanConsumer, *gate) {
@@ -74,6 +72,8 @@ func gatedOrders(t *testing.T, prefetch int) (*harness, *Session, chanConsumer, 
 	return h, s, c, closeGate(h)
 }
 
+// closeGate makes h's store confirm records only through the gate it
+// returns, opened when the test ends so that nothing is left waiting.
 func closeGate(h *harness) *gate {
 	g := &gate{seen: make(chan uint64, 1000), steps: make(chan error), opened: make(chan struct{})}
 	h.st.SetConfirmer(g)

@@ -301,27 +301,20 @@ func (s *Store) gather(answered int, took time.Duration) bool {
 			return queued > 0
 		}
 		s.gatherTimer.Reset(wait)
+		closing := false
 		select {
 		case <-s.wake:
 		case <-s.gatherTimer.C:
 		case <-s.stop:
+			closing = true
 		}
 		s.gatherTimer.Stop()
 		s.qmu.Lock()
 		queued = s.queuedSynced
 		s.qmu.Unlock()
-		if queued >= want || isClosed(s.stop) {
+		if queued >= want || closing {
 			return queued > 0
 		}
-	}
-}
-
-func isClosed(c chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
 	}
 }
 
