@@ -261,8 +261,8 @@ func (s *Store) commitLoop() {
 		s.writeMu.Lock()
 		for {
 			start := time.Now()
-			answered := s.writeQueued(s.lazyForced.Swap(false), false)
-			if !s.gather(answered, time.Since(start)) {
+			answered, early := s.writeQueued(s.lazyForced.Swap(false), false)
+			if !s.gather(answered, early, time.Since(start)) {
 				break
 			}
 		}
@@ -281,16 +281,20 @@ const maxGather = time.Millisecond
 // next group with those already queued. Without it, several such
 // producers settle into halves that take turns, each half paying an fsync
 // while the other's answers travel: four producers made groups of two.
-// It waits while fewer sends are queued than those plus the answered ones,
-// but no longer than the group's write took (waiting longer costs more
-// than the fsync it saves), and never for a lone producer, whose next
-// send is the next group anyway and is better written by its own reader
-// (Flush). It reports whether a send is queued.
-func (s *Store) gather(answered int, took time.Duration) bool {
+// It waits while fewer sends are queued than the answered ones plus the
+// early ones (queued before the first answer went out, so from producers
+// the group did not hold), but no longer than the group's write took
+// (waiting longer costs more than the fsync it saves), and never for a
+// lone producer, whose next send is the next group anyway and is better
+// written by its own reader (Flush). Sends queued while the answers went
+// out are not counted beside them: they are the answered producers', and
+// counting them twice held each group of W1 for the whole wait. It
+// reports whether a send is queued.
+func (s *Store) gather(answered, early int, took time.Duration) bool {
 	s.qmu.Lock()
 	queued := s.queuedSynced
 	s.qmu.Unlock()
-	want := queued + answered
+	want := early + answered
 	if want < 2 || queued >= want {
 		return queued > 0
 	}
@@ -323,20 +327,21 @@ func (s *Store) gather(answered int, took time.Duration) bool {
 // oldest has waited lazySync, when the lazy timer forces them out (end:
 // the store is closing). s.writeMu is held, which keeps groups in
 // submission order. It returns how many commits not lazy it has answered
-// (finished, with no Confirmer to wait for).
-func (s *Store) writeQueued(force, end bool) (answered int) {
+// (finished, with no Confirmer to wait for), and how many sends were
+// queued meanwhile before it answered the first.
+func (s *Store) writeQueued(force, end bool) (answered, early int) {
 	s.qmu.Lock()
 	if s.queuedSynced == 0 && !end {
 		if len(s.queued) == 0 || !force {
 			s.qmu.Unlock()
-			return 0
+			return 0, 0
 		}
 		if wait := lazySync - time.Since(s.queued[0].submitted); wait > 0 && s.lazyOps < s.opts.MaxGroupOps && s.lazyBytes < s.opts.MaxGroupBytes {
 			// The timer ran for lazy commits a synced group took since.
 			s.lazyArmed = true
 			s.lazyTimer.Reset(wait)
 			s.qmu.Unlock()
-			return 0
+			return 0, 0
 		}
 	}
 	taken, synced := s.queued, s.queuedSynced
@@ -355,8 +360,14 @@ func (s *Store) writeQueued(force, end bool) (answered int) {
 			n, size = n+len(taken[i].ops), size+opsSize(taken[i].ops)
 			i++
 		}
-		if s.writeGroup(taken[:i]) {
+		if at, handed, err := s.writeGroup(taken[:i]); !handed {
+			if answered == 0 {
+				s.qmu.Lock()
+				early = s.queuedSynced
+				s.qmu.Unlock()
+			}
 			for _, c := range taken[:i] {
+				c.finish(at, err)
 				if !c.lazy {
 					answered++
 				}
@@ -364,12 +375,13 @@ func (s *Store) writeQueued(force, end bool) (answered int) {
 		}
 		taken = taken[i:]
 	}
-	return answered
+	return answered, early
 }
 
 // writeGroup writes a group's ops as one synced record and hands it to
-// the Confirmer, or finishes its commits (then it reports true).
-func (s *Store) writeGroup(group []*Commit) bool {
+// the Confirmer (then it reports handed), or else reports where it was
+// written or why not, for the caller to finish the group's commits.
+func (s *Store) writeGroup(group []*Commit) (at Position, handed bool, err error) {
 	var n int
 	for _, c := range group {
 		n += len(c.ops)
@@ -380,15 +392,12 @@ func (s *Store) writeGroup(group []*Commit) bool {
 	}
 	s.mu.Lock()
 	rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
-	err := s.writeOwn(rec)
+	err = s.writeOwn(rec)
 	s.mu.Unlock()
 	if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group, since: group[0].submitted}) {
-		return false
+		return Position{}, true, nil
 	}
-	for _, c := range group {
-		c.finish(Position{rec.Epoch, rec.Index}, err)
-	}
-	return true
+	return Position{rec.Epoch, rec.Index}, false, err
 }
 
 // writeOwn writes a record this store made (a master's, or a standalone
