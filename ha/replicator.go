@@ -509,10 +509,10 @@ func (r *replicator) Confirm(ctx context.Context, rec store.Record, since time.T
 			return time.Time{}, fmt.Errorf("%w: %s", ErrNotMaster, why)
 		}
 		r.want = rec.Index
-		n, suspended, ch, lease := r.countLocked(rec.Index), r.suspended, r.changed, r.leaseEnd
-		leased := time.Now().Before(lease)
+		n, leased, ok := r.confirmableLocked(rec.Index)
+		suspended, ch, lease := r.suspended, r.changed, r.leaseEnd
 		r.mu.Unlock()
-		if !suspended && leased && n >= r.quorum {
+		if ok {
 			return lease, nil
 		}
 		select {
@@ -528,6 +528,29 @@ func (r *replicator) Confirm(ctx context.Context, rec store.Record, since time.T
 			return time.Time{}, fmt.Errorf("%w: %s", ErrNoQuorum, why)
 		}
 	}
+}
+
+// Confirmed is Confirm without the wait: the store's writer asks it
+// first, and answers the record's commits itself when a quorum holds it
+// already, as it mostly does under quorum_mem (the slaves' acks come back
+// while the local fsync runs), instead of handing them to the goroutine
+// that waits.
+func (r *replicator) Confirmed(rec store.Record) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return time.Time{}, false
+	}
+	_, _, ok := r.confirmableLocked(rec.Index)
+	return r.leaseEnd, ok
+}
+
+// confirmableLocked reports how many nodes hold index, whether the lease
+// runs, and whether index may be confirmed now. r.mu is held.
+func (r *replicator) confirmableLocked(index uint64) (n int, leased, ok bool) {
+	n = r.countLocked(index)
+	leased = time.Now().Before(r.leaseEnd)
+	return n, leased, !r.suspended && leased && n >= r.quorum
 }
 
 // renew extends the master's lease to sent plus the lease duration: sent

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -360,13 +361,14 @@ func (s *Store) writeQueued(force, end bool) (answered, early int) {
 			n, size = n+len(taken[i].ops), size+opsSize(taken[i].ops)
 			i++
 		}
-		if at, handed, err := s.writeGroup(taken[:i]); !handed {
+		if at, until, handed, err := s.writeGroup(taken[:i]); !handed {
 			if answered == 0 {
 				s.qmu.Lock()
 				early = s.queuedSynced
 				s.qmu.Unlock()
 			}
 			for _, c := range taken[:i] {
+				c.until = until
 				c.finish(at, err)
 				if !c.lazy {
 					answered++
@@ -380,8 +382,9 @@ func (s *Store) writeQueued(force, end bool) (answered, early int) {
 
 // writeGroup writes a group's ops as one synced record and hands it to
 // the Confirmer (then it reports handed), or else reports where it was
-// written or why not, for the caller to finish the group's commits.
-func (s *Store) writeGroup(group []*Commit) (at Position, handed bool, err error) {
+// written (and until when a Confirmer's confirmation holds) or why not,
+// for the caller to finish the group's commits.
+func (s *Store) writeGroup(group []*Commit) (at Position, until time.Time, handed bool, err error) {
 	var n int
 	for _, c := range group {
 		n += len(c.ops)
@@ -394,10 +397,10 @@ func (s *Store) writeGroup(group []*Commit) (at Position, handed bool, err error
 	rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
 	err = s.writeOwn(rec)
 	s.mu.Unlock()
-	if err == nil && s.handToConfirmer(confirmation{rec: rec, commits: group, since: group[0].submitted}) {
-		return Position{}, true, nil
+	if err == nil {
+		until, handed = s.handToConfirmer(confirmation{rec: rec, commits: group, since: group[0].submitted})
 	}
-	return Position{rec.Epoch, rec.Index}, false, err
+	return Position{rec.Epoch, rec.Index}, until, handed, err
 }
 
 // writeOwn writes a record this store made (a master's, or a standalone
@@ -562,14 +565,23 @@ func (s *Store) tap(index uint64, enc []byte) {
 // handToConfirmer queues a written record for the Confirmer, if one is
 // set. Only the committer calls it, so records reach it in log order; when
 // its queue is full the committer waits: back-pressure from replication.
-func (s *Store) handToConfirmer(cf confirmation) bool {
+// It reports not handed, with the confirmation's until, when the
+// Confirmer has confirmed it already and nothing handed before waits.
+func (s *Store) handToConfirmer(cf confirmation) (until time.Time, handed bool) {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
-	if s.confirmer == nil {
-		return false
+	cl := s.confirmer
+	if cl == nil {
+		return time.Time{}, false
 	}
-	s.confirmer.in <- cf
-	return true
+	if cl.now != nil && cl.waiting.Load() == 0 {
+		if until, ok := cl.now.Confirmed(cf.rec); ok {
+			return until, false
+		}
+	}
+	cl.waiting.Add(1)
+	cl.in <- cf
+	return time.Time{}, true
 }
 
 type confirmation struct {
@@ -581,16 +593,19 @@ type confirmation struct {
 // confirmLoop hands records to a Confirmer in log order, apart from the
 // committer so that the next group is written meanwhile.
 type confirmLoop struct {
-	tap    Tap
-	in     chan confirmation
-	done   chan struct{}
-	cancel context.CancelFunc
+	tap     Tap
+	now     ConfirmedNow
+	waiting atomic.Int64 // handed in and not yet finished
+	in      chan confirmation
+	done    chan struct{}
+	cancel  context.CancelFunc
 }
 
 func startConfirmLoop(c Confirmer) *confirmLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	cl := &confirmLoop{in: make(chan confirmation, 1024), done: make(chan struct{}), cancel: cancel}
 	cl.tap, _ = c.(Tap)
+	cl.now, _ = c.(ConfirmedNow)
 	go func() {
 		defer close(cl.done)
 		for cf := range cl.in {
@@ -599,6 +614,7 @@ func startConfirmLoop(c Confirmer) *confirmLoop {
 				cm.until = until
 				cm.finish(Position{cf.rec.Epoch, cf.rec.Index}, err)
 			}
+			cl.waiting.Add(-1)
 		}
 	}()
 	return cl

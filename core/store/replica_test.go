@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -456,5 +457,55 @@ func TestTapSeesEncodedRecords(t *testing.T) {
 	}
 	if len(tap.enc) != 40 {
 		t.Fatalf("the Tap saw %d records, want 40", len(tap.enc))
+	}
+}
+
+// nowConfirmer is a gateConfirmer that also confirms without waiting
+// (ConfirmedNow) while ready is set.
+type nowConfirmer struct {
+	gateConfirmer
+	ready atomic.Bool
+	until time.Time
+}
+
+func (c *nowConfirmer) Confirmed(Record) (time.Time, bool) { return c.until, c.ready.Load() }
+
+// A record its Confirmer confirms at once is answered by the writer,
+// without a Confirm; one that must wait goes to Confirm, and records
+// after it wait their turn even when confirmed already.
+func TestConfirmedNowAnswersInOrder(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	defer s.Close()
+	cf := &nowConfirmer{gateConfirmer: gateConfirmer{seen: make(chan uint64, 10), release: make(chan struct{})}, until: time.Now().Add(time.Hour)}
+	s.SetConfirmer(cf)
+	cf.ready.Store(true)
+	c1 := s.Submit([]Op{put("a", "1")})
+	if err := c1.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !c1.ValidUntil().Equal(cf.until) {
+		t.Fatalf("answered without the confirmation's end: %v", c1.ValidUntil())
+	}
+	cf.ready.Store(false)
+	c2 := s.Submit([]Op{put("b", "1")})
+	if i := <-cf.seen; i != 2 {
+		t.Fatalf("Confirm saw record %d, want 2 (record 1 needed none)", i)
+	}
+	cf.ready.Store(true)
+	c3 := s.Submit([]Op{put("c", "1")})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := c3.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("record 3 answered while record 2 waited: %v", err)
+	}
+	cf.release <- struct{}{}
+	if i := <-cf.seen; i != 3 {
+		t.Fatalf("Confirm saw record %d, want 3", i)
+	}
+	cf.release <- struct{}{}
+	for _, c := range []*Commit{c2, c3} {
+		if err := c.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -342,6 +342,15 @@ type Confirmer interface {
 	Confirm(ctx context.Context, rec Record, since time.Time) (until time.Time, err error)
 }
 
+// ConfirmedNow is an optional part of a Confirmer: Confirmed reports,
+// without waiting, whether rec is confirmed already, and until when (as
+// Confirm). When nothing handed to the Confirmer is still waiting, the
+// writer asks it and answers the record's commits itself if so, saving
+// the hand-off to the goroutine that waits.
+type ConfirmedNow interface {
+	Confirmed(rec Record) (until time.Time, ok bool)
+}
+
 // Tap is an optional part of a Confirmer: Written sees each record, in
 // log order, in its Encode form, as the committer is about to write it
 // locally, so that replication ships it while the local fsync runs. It
