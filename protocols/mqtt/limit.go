@@ -120,6 +120,14 @@ func (c *limitConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// idle reports whether nothing is being written or waits to be: a write
+// now goes to the socket at once and cannot block.
+func (c *limitConn) idle() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return !c.flushing && len(c.wbuf) == 0 && c.werr == nil
+}
+
 func (c *limitConn) flush() {
 	// Let the goroutine that woke this one add what it is about to write:
 	// one syscall for many packets is the point.

@@ -161,7 +161,7 @@ func (sess *session) deliver() {
 			}
 			sess.mu.Unlock()
 			for _, pk := range again {
-				sess.writeTo(cl, pk)
+				sess.writeTo(cl, pk, false)
 			}
 			continue
 		}
@@ -174,7 +174,7 @@ func (sess *session) deliver() {
 		pk, send := sess.prepare(o)
 		sess.mu.Unlock()
 		if send {
-			sess.writeTo(cl, pk)
+			sess.writeTo(cl, pk, false)
 		}
 		if pk.FixedHeader.Qos == 0 && o.retained == nil {
 			sess.cs.Ack(context.Background(), "", o.d.Tag, false, false)
@@ -186,6 +186,37 @@ func (sess *session) deliver() {
 			sess.grant()
 		}
 	}
+}
+
+// writeNow writes the one message out holds from the calling goroutine,
+// the core's (Deliver), when that can neither block nor call back into
+// the core: a QoS 1 or 2 PUBLISH, unexpired, that the window lets go, to
+// a connection with nothing else being written. A writer goroutine
+// spawned for it, as for everything else, cost a goroutine start (and
+// its stack's growth) per message to a subscriber that keeps up. It
+// reports whether it wrote; sess.mu is held, and is again on return.
+func (sess *session) writeNow() bool {
+	cl := sess.cl
+	if sess.writing || sess.closed || sess.resend || len(sess.out) != 1 || len(sess.flight) >= sess.window {
+		return false
+	}
+	o := sess.out[0]
+	lc, _ := cl.Net.Conn.(*limitConn)
+	if o.retained != nil || o.qos() == 0 || o.d.Msg.Expired(time.Now().UnixMilli()) || lc == nil || !lc.idle() {
+		return false
+	}
+	sess.out[0] = outgoing{}
+	sess.out = sess.out[:0]
+	sess.writing = true
+	pk, _ := sess.prepare(o)
+	sess.mu.Unlock()
+	sess.writeTo(cl, pk, true)
+	sess.mu.Lock()
+	sess.writing = false
+	if len(sess.out) > 0 {
+		sess.spawn(&sess.writing, sess.deliver)
+	}
+	return true
 }
 
 // nextOut takes the first of out that the window lets go; sess.mu is held.
@@ -257,14 +288,24 @@ func (sess *session) nextPacketID() uint16 {
 // and what was in flight is written again on the next one. A PUBLISH
 // larger than the client's Maximum Packet Size is discarded as if it had
 // been delivered [MQTT-3.1.2-25]: kept in flight, it would hold a place
-// in the window for ever and be refused again on every reconnect.
-func (sess *session) writeTo(cl *mochi.Client, pk packets.Packet) {
+// in the window for ever and be refused again on every reconnect. The
+// core's caller (inCore: under a queue's lock) has the discard done on a
+// goroutine of the session's, since it calls back into the core.
+func (sess *session) writeTo(cl *mochi.Client, pk packets.Packet, inCore bool) {
 	err := cl.WritePacket(pk)
 	switch {
 	case errors.Is(err, packets.ErrPacketTooLarge) && pk.FixedHeader.Type == packets.Publish:
 		sess.s.log.Warn("message larger than the client's maximum packet size: discarded", "client", sess.id,
 			"topic", pk.TopicName, "size", len(pk.Payload))
-		if pk.FixedHeader.Qos > 0 {
+		switch {
+		case pk.FixedHeader.Qos == 0:
+		case inCore:
+			sess.running.Add(1)
+			go func() {
+				defer sess.running.Done()
+				sess.discard(pk.PacketID)
+			}()
+		default:
 			sess.discard(pk.PacketID)
 		}
 	case err != nil:
@@ -311,13 +352,17 @@ func (sess *session) acknowledged(cl *mochi.Client, pk packets.Packet) bool {
 	if done {
 		sess.complete(pk.PacketID, f)
 	}
-	sess.spawn(&sess.writing, sess.deliver)
+	if len(sess.out) > 0 {
+		// The window this frees may let the next go; with nothing
+		// waiting, a writer would only start to end (one per PUBACK).
+		sess.spawn(&sess.writing, sess.deliver)
+	}
 	sess.mu.Unlock()
 	if tag != 0 {
 		sess.cs.Ack(context.Background(), "", tag, false, false)
 	}
 	if !done {
-		sess.writeTo(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID})
+		sess.writeTo(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID}, false)
 	} else {
 		sess.grant()
 	}

@@ -317,7 +317,7 @@ func (c consumer) Deliver(d core.Delivery) {
 	c.sub.delivered++
 	c.sub.buffered++
 	sess.out = append(sess.out, outgoing{d: d, st: c.sub})
-	if sess.cl != nil {
+	if sess.cl != nil && !sess.writeNow() {
 		sess.spawn(&sess.writing, sess.deliver)
 	}
 	sess.mu.Unlock()
