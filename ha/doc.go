@@ -49,9 +49,15 @@
 // # Confirmation and leadership
 //
 // The replicator is the store's Confirmer: a commit is confirmed once the
-// master has fsynced it and quorum-1 slaves acknowledged (ACK) writing it
-// (quorum_mem) or fsyncing it (quorum_disk), and while the master's lease
-// holds. The lease runs from when a request left for ZooKeeper that,
+// master and quorum-1 slaves hold it, and while the master's lease holds.
+// Under quorum_mem they have written it, fsynced or not, as ActiveMQ's
+// quorum_mem means (its local_mem and remote_mem): the master writes
+// records without an fsync (store.MemoryQuorum), since the kernel keeps a
+// write through a crash of any process and a confirmed record is lost
+// only if every node holding it loses power at once; the fsync had been
+// most of a stop-and-wait send's time and of the master's CPU. Under
+// quorum_disk, and when the master is the whole quorum, they have
+// fsynced it. The lease runs from when a request left for ZooKeeper that,
 // after a sync, still found this term's master znode, for three quarters
 // of the session timeout: ZooKeeper expires the session no sooner than a
 // full timeout after that request, and no newer master can exist before,

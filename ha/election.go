@@ -306,6 +306,7 @@ func (n *Node) lead(ctx context.Context, conn *zk.Conn, sid int64, lost <-chan s
 	n.role, n.epochNow, n.master = RoleCandidate, epoch, n.id
 	n.demote, n.demoted = make(chan struct{}), make(chan struct{})
 	rep := newReplicator(st, n.id, n.secret, epoch, n.quorum(), n.cfg.ConfirmTimeout, timeout*3/4, log)
+	rep.memory = n.cfg.Sync != SyncQuorumDisk && n.quorum() > 1
 	rep.renew(sent)
 	n.rep = rep
 	demote, demoted := n.demote, n.demoted

@@ -32,6 +32,7 @@ type replicator struct {
 	id      string
 	secret  []byte
 	quorum  int
+	memory  bool          // quorum_mem: the store writes records without an fsync
 	timeout time.Duration // how long a commit may wait for a quorum
 	lease   time.Duration // how long a ZooKeeper answer lets the master confirm
 	log     *slog.Logger
@@ -529,6 +530,10 @@ func (r *replicator) Confirm(ctx context.Context, rec store.Record, since time.T
 		}
 	}
 }
+
+// MemoryQuorum reports whether the master's records need no fsync of
+// their own (quorum_mem with other nodes in the quorum: see Config.Sync).
+func (r *replicator) MemoryQuorum() bool { return r.memory }
 
 // Confirmed is Confirm without the wait: the store's writer asks it
 // first, and answers the record's commits itself when a quorum holds it

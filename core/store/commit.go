@@ -361,7 +361,7 @@ func (s *Store) writeQueued(force, end bool) (answered, early int) {
 			n, size = n+len(taken[i].ops), size+opsSize(taken[i].ops)
 			i++
 		}
-		if at, until, handed, err := s.writeGroup(taken[:i]); !handed {
+		if at, until, queued, err := s.writeGroup(taken[:i]); !queued {
 			if answered == 0 {
 				s.qmu.Lock()
 				early = s.queuedSynced
@@ -381,10 +381,10 @@ func (s *Store) writeQueued(force, end bool) (answered, early int) {
 }
 
 // writeGroup writes a group's ops as one synced record and hands it to
-// the Confirmer (then it reports handed), or else reports where it was
+// the Confirmer's loop (then it reports queued), or else reports where it was
 // written (and until when a Confirmer's confirmation holds) or why not,
 // for the caller to finish the group's commits.
-func (s *Store) writeGroup(group []*Commit) (at Position, until time.Time, handed bool, err error) {
+func (s *Store) writeGroup(group []*Commit) (at Position, until time.Time, queued bool, err error) {
 	var n int
 	for _, c := range group {
 		n += len(c.ops)
@@ -395,12 +395,19 @@ func (s *Store) writeGroup(group []*Commit) (at Position, until time.Time, hande
 	}
 	s.mu.Lock()
 	rec := Record{Epoch: s.epoch, Index: s.end.Index + 1, Ops: ops}
-	err = s.writeOwn(rec)
+	synced, err := s.writeOwn(rec)
 	s.mu.Unlock()
 	if err == nil {
-		until, handed = s.handToConfirmer(confirmation{rec: rec, commits: group, since: group[0].submitted})
+		var how handOff
+		until, how = s.handToConfirmer(confirmation{rec: rec, commits: group, since: group[0].submitted})
+		queued = how == handed
+		if how == noConfirmer && !synced {
+			// Written for a memory quorum that has gone since (a master
+			// stepping down): durable nowhere that it can be told of.
+			err = ErrUnconfirmed
+		}
 	}
-	return Position{rec.Epoch, rec.Index}, until, handed, err
+	return Position{rec.Epoch, rec.Index}, until, queued, err
 }
 
 // writeOwn writes a record this store made (a master's, or a standalone
@@ -410,15 +417,18 @@ func (s *Store) writeGroup(group []*Commit) (at Position, until time.Time, hande
 // to drop what it wrote: reading back the prior state of every key was
 // most of what an acknowledgement cost, the whole message for each (see
 // the package doc, Truncate). s.mu is held.
-func (s *Store) writeOwn(rec Record) error {
+//
+// It is written with an fsync unless the Confirmer confirms on other
+// nodes' memory (MemoryQuorum); synced reports which.
+func (s *Store) writeOwn(rec Record) (synced bool, err error) {
 	if s.failed != nil {
-		return s.failed
+		return false, s.failed
 	}
+	confirming, memory := s.confirming()
 	var undo []Op
-	if s.confirming() {
-		var err error
+	if confirming {
 		if undo, err = s.undoFor(rec.Ops); err != nil {
-			return s.fail(fmt.Errorf("read undo image: %w", err))
+			return false, s.fail(fmt.Errorf("read undo image: %w", err))
 		}
 	}
 	entry := rec.appendTo(make([]byte, entryHead, 30+opsSize(rec.Ops)+opsSize(undo)))
@@ -426,7 +436,7 @@ func (s *Store) writeOwn(rec Record) error {
 	if undo != nil {
 		entry = appendOps(entry, undo)
 	}
-	return s.write(rec, entry, true)
+	return !memory, s.write(rec, entry, !memory)
 }
 
 // write applies a record locally: data, log entry (entryHead bytes for
@@ -534,10 +544,10 @@ func (s *Store) fail(err error) error {
 }
 
 // confirming reports whether a Confirmer is set: this store is a master's.
-func (s *Store) confirming() bool {
+func (s *Store) confirming() (confirming, memory bool) {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
-	return s.confirmer != nil
+	return s.confirmer != nil, s.confirmer != nil && s.confirmer.memory
 }
 
 // tap shows a record to the Confirmer's Tap, if it has one, before the
@@ -565,24 +575,33 @@ func (s *Store) tap(index uint64, enc []byte) {
 // handToConfirmer queues a written record for the Confirmer, if one is
 // set. Only the committer calls it, so records reach it in log order; when
 // its queue is full the committer waits: back-pressure from replication.
-// It reports not handed, with the confirmation's until, when the
+// It reports confirmedNow, with the confirmation's until, when the
 // Confirmer has confirmed it already and nothing handed before waits.
-func (s *Store) handToConfirmer(cf confirmation) (until time.Time, handed bool) {
+func (s *Store) handToConfirmer(cf confirmation) (until time.Time, how handOff) {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
 	cl := s.confirmer
 	if cl == nil {
-		return time.Time{}, false
+		return time.Time{}, noConfirmer
 	}
 	if cl.now != nil && cl.waiting.Load() == 0 {
 		if until, ok := cl.now.Confirmed(cf.rec); ok {
-			return until, false
+			return until, confirmedNow
 		}
 	}
 	cl.waiting.Add(1)
 	cl.in <- cf
-	return time.Time{}, true
+	return time.Time{}, handed
 }
+
+// handOff is what became of a record handed to the Confirmer.
+type handOff uint8
+
+const (
+	noConfirmer  handOff = iota // none is set: the local write is all
+	confirmedNow                // confirmed already: the writer finishes it
+	handed                      // the confirm loop finishes it
+)
 
 type confirmation struct {
 	rec     Record
@@ -595,6 +614,7 @@ type confirmation struct {
 type confirmLoop struct {
 	tap     Tap
 	now     ConfirmedNow
+	memory  bool         // records need no local fsync (MemoryQuorum)
 	waiting atomic.Int64 // handed in and not yet finished
 	in      chan confirmation
 	done    chan struct{}
@@ -606,6 +626,9 @@ func startConfirmLoop(c Confirmer) *confirmLoop {
 	cl := &confirmLoop{in: make(chan confirmation, 1024), done: make(chan struct{}), cancel: cancel}
 	cl.tap, _ = c.(Tap)
 	cl.now, _ = c.(ConfirmedNow)
+	if m, ok := c.(MemoryQuorum); ok {
+		cl.memory = m.MemoryQuorum()
+	}
 	go func() {
 		defer close(cl.done)
 		for cf := range cl.in {

@@ -11,8 +11,9 @@
 // queued at that instant, in submission order, under one write lock, and
 // writes it as records of up to Options.MaxGroupOps / MaxGroupBytes each:
 // one leveldb.Batch holding every op of the group in submission order,
-// the log entry and the new log end, written with Sync. While that fsync
-// runs the next submissions pile up and share the next one.
+// the log entry and the new log end, written with Sync (without, for a
+// Confirmer that confirms on other nodes' memory: MemoryQuorum). While
+// that fsync runs the next submissions pile up and share the next one.
 //
 // The writer is the committer goroutine, woken by Submit, which yields
 // once before taking the queue so that writers just woken by the previous
@@ -102,11 +103,13 @@
 // shown the bytes of the log entry just made, ReadFrom hands out those in
 // LevelDB and Apply takes a record as received, so a record is encoded
 // once, by the master that writes it. With a Confirmer set, each record
-// goes to Confirm after its local fsync, in order, from a goroutine of
+// goes to Confirm after its local write, in order, from a goroutine of
 // its own so the committer writes the next group meanwhile, and
-// Commit.Wait returns once both are done. Confirm gets a context that
-// Close cancels; it must return in bounded time, since past 1024 records
-// awaiting it the committer waits.
+// Commit.Wait returns once both are done; unless the Confirmer says it
+// is confirmed already (ConfirmedNow) and none before it waits, when the
+// writer finishes it at once. Confirm gets a context that Close cancels;
+// it must return in bounded time, since past 1024 records awaiting it the
+// committer waits.
 //
 // # Failures
 //

@@ -110,10 +110,12 @@ func testDiskFull(t *testing.T, torn bool) {
 	}
 }
 
-// syncCounter counts the syncs of every file the store writes.
+// syncCounter counts the syncs of every file the store writes, and runs
+// onWrite, when set, as a write begins.
 type syncCounter struct {
 	storage.Storage
-	syncs atomic.Int64
+	syncs   atomic.Int64
+	onWrite atomic.Pointer[func()]
 }
 
 func (s *syncCounter) Create(fd storage.FileDesc) (storage.Writer, error) {
@@ -127,6 +129,13 @@ func (s *syncCounter) Create(fd storage.FileDesc) (storage.Writer, error) {
 type countingWriter struct {
 	storage.Writer
 	s *syncCounter
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	if f := w.s.onWrite.Load(); f != nil {
+		(*f)()
+	}
+	return w.Writer.Write(p)
 }
 
 func (w countingWriter) Sync() error {

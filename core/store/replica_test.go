@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/syndtr/goleveldb/leveldb/storage"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -507,5 +508,72 @@ func TestConfirmedNowAnswersInOrder(t *testing.T) {
 		if err := c.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// memoryConfirmer confirms at once, on other nodes' memory when memory
+// is set (MemoryQuorum).
+type memoryConfirmer struct{ memory bool }
+
+func (c *memoryConfirmer) Confirm(context.Context, Record, time.Time) (time.Time, error) {
+	return time.Time{}, nil
+}
+func (c *memoryConfirmer) MemoryQuorum() bool { return c.memory }
+
+func openCounted(t *testing.T) (*Store, *syncCounter) {
+	t.Helper()
+	stor, err := storage.OpenFile(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &syncCounter{Storage: stor}
+	s, err := openStorage(sc, Options{}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, sc
+}
+
+// Under a MemoryQuorum Confirmer (quorum_mem) records are written without
+// an fsync; under any other, each is synced.
+func TestMemoryQuorumWritesWithoutSync(t *testing.T) {
+	s, sc := openCounted(t)
+	for _, memory := range []bool{true, false} {
+		s.SetConfirmer(&memoryConfirmer{memory: memory})
+		before := sc.syncs.Load()
+		for i := range 50 {
+			commit(t, s, put(fmt.Sprint("k", i), "v"))
+		}
+		want := int64(50)
+		if memory {
+			want = 0
+		}
+		if syncs := sc.syncs.Load() - before; syncs != want {
+			t.Errorf("memory quorum %v: 50 commits made %d syncs, want %d", memory, syncs, want)
+		}
+	}
+}
+
+// A record written without an fsync for a memory quorum that is unset
+// while it is written (a master stepping down) fails: nothing made it
+// durable.
+func TestMemoryQuorumGoneFailsUnsyncedRecord(t *testing.T) {
+	s, sc := openCounted(t)
+	s.SetConfirmer(&memoryConfirmer{memory: true})
+	commit(t, s, put("a", "1"))
+	var once sync.Once
+	unset := func() { once.Do(func() { s.SetConfirmer(nil) }) }
+	sc.onWrite.Store(&unset)
+	c := s.Submit([]Op{put("b", "1")})
+	if err := c.Wait(context.Background()); !errors.Is(err, ErrUnconfirmed) {
+		t.Fatalf("record written for a quorum gone meanwhile: %v, want ErrUnconfirmed", err)
+	}
+	sc.onWrite.Store(nil)
+	// Alone, the store syncs and confirms again.
+	before := sc.syncs.Load()
+	commit(t, s, put("c", "1"))
+	if sc.syncs.Load() == before {
+		t.Fatal("a record written with no Confirmer was not synced")
 	}
 }

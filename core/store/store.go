@@ -80,6 +80,9 @@ var (
 	ErrTrimmed = errors.New("store: records trimmed from the log")
 	// ErrTooLarge refuses a submission over MaxRecordBytes.
 	ErrTooLarge = errors.New("store: too large for one record")
+	// ErrUnconfirmed fails a commit written without an fsync for a
+	// MemoryQuorum Confirmer that was unset before it could confirm it.
+	ErrUnconfirmed = errors.New("store: written for a quorum that is gone, and not synced")
 	// ErrRestoreInterrupted means the store was being replaced by a
 	// snapshot when the process stopped: it refuses writes until a new
 	// Restore makes it whole.
@@ -349,6 +352,17 @@ type Confirmer interface {
 // the hand-off to the goroutine that waits.
 type ConfirmedNow interface {
 	Confirmed(rec Record) (until time.Time, ok bool)
+}
+
+// MemoryQuorum is an optional part of a Confirmer: when MemoryQuorum
+// reports true, the store writes records without an fsync of their own.
+// Such a Confirmer confirms a record only once other nodes hold it as
+// well (a cluster's quorum_mem): no process's crash loses a write, which
+// the kernel has, and a quorum of machines would have to lose power at
+// once to lose a confirmed record. Records of the store's own (epochs,
+// truncation) are synced regardless.
+type MemoryQuorum interface {
+	MemoryQuorum() bool
 }
 
 // Tap is an optional part of a Confirmer: Written sees each record, in
