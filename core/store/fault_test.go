@@ -143,10 +143,9 @@ func (w countingWriter) Sync() error {
 	return w.Writer.Sync()
 }
 
-// TestLazyCommitsRideOnTheNextSync: acknowledgements nobody waits on
-// cost no write or fsync of their own: each rides on the next commit that
-// is not lazy, and those left alone are written together lazySync later.
-func TestLazyCommitsRideOnTheNextSync(t *testing.T) {
+// openCounted opens a store on a syncCounter, closed when t ends.
+func openCounted(t *testing.T) (*Store, *syncCounter) {
+	t.Helper()
 	stor, err := storage.OpenFile(t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +155,15 @@ func TestLazyCommitsRideOnTheNextSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s, sc
+}
+
+// TestLazyCommitsRideOnTheNextSync: acknowledgements nobody waits on
+// cost no write or fsync of their own: each rides on the next commit that
+// is not lazy, and those left alone are written together lazySync later.
+func TestLazyCommitsRideOnTheNextSync(t *testing.T) {
+	s, sc := openCounted(t)
 	ctx := context.Background()
 	before, end := sc.syncs.Load(), s.End().Index
 	for i := range 100 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/syndtr/goleveldb/leveldb/storage"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -519,21 +518,6 @@ func (c *memoryConfirmer) Confirm(context.Context, Record, time.Time) (time.Time
 	return time.Time{}, nil
 }
 func (c *memoryConfirmer) MemoryQuorum() bool { return c.memory }
-
-func openCounted(t *testing.T) (*Store, *syncCounter) {
-	t.Helper()
-	stor, err := storage.OpenFile(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := &syncCounter{Storage: stor}
-	s, err := openStorage(sc, Options{}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, sc
-}
 
 // Under a MemoryQuorum Confirmer (quorum_mem) records are written without
 // an fsync; under any other, each is synced.
