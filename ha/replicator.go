@@ -537,9 +537,9 @@ func (r *replicator) MemoryQuorum() bool { return r.memory }
 
 // Confirmed is Confirm without the wait: the store's writer asks it
 // first, and answers the record's commits itself when a quorum holds it
-// already, as it mostly does under quorum_mem (the slaves' acks come back
-// while the local fsync runs), instead of handing them to the goroutine
-// that waits.
+// already (the slaves' acks can come back while the local write runs, and
+// do while an fsync runs), instead of handing them to the goroutine that
+// waits.
 func (r *replicator) Confirmed(rec store.Record) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

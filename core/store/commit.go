@@ -380,10 +380,11 @@ func (s *Store) writeQueued(force, end bool) (answered, early int) {
 	return answered, early
 }
 
-// writeGroup writes a group's ops as one synced record and hands it to
-// the Confirmer's loop (then it reports queued), or else reports where it was
-// written (and until when a Confirmer's confirmation holds) or why not,
-// for the caller to finish the group's commits.
+// writeGroup writes a group's ops as one record (synced, unless for a
+// MemoryQuorum Confirmer) and hands it to the Confirmer's loop (then it
+// reports queued), or else reports where it was written (and until when
+// a Confirmer's confirmation holds) or why not, for the caller to finish
+// the group's commits.
 func (s *Store) writeGroup(group []*Commit) (at Position, until time.Time, queued bool, err error) {
 	var n int
 	for _, c := range group {
@@ -543,7 +544,8 @@ func (s *Store) fail(err error) error {
 	return s.failed
 }
 
-// confirming reports whether a Confirmer is set: this store is a master's.
+// confirming reports whether a Confirmer is set (this store is a
+// master's), and whether it confirms on other nodes' memory.
 func (s *Store) confirming() (confirming, memory bool) {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()

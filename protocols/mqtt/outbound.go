@@ -300,11 +300,15 @@ func (sess *session) writeTo(cl *mochi.Client, pk packets.Packet, inCore bool) {
 		switch {
 		case pk.FixedHeader.Qos == 0:
 		case inCore:
-			sess.running.Add(1)
-			go func() {
-				defer sess.running.Done()
-				sess.discard(pk.PacketID)
-			}()
+			sess.mu.Lock()
+			if !sess.closed { // else close may be waiting for running
+				sess.running.Add(1)
+				go func() {
+					defer sess.running.Done()
+					sess.discard(pk.PacketID)
+				}()
+			}
+			sess.mu.Unlock()
 		default:
 			sess.discard(pk.PacketID)
 		}
