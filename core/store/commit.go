@@ -262,8 +262,8 @@ func (s *Store) commitLoop() {
 		s.writeMu.Lock()
 		for {
 			start := time.Now()
-			answered, early := s.writeQueued(s.lazyForced.Swap(false), false)
-			if !s.gather(answered, early, time.Since(start)) {
+			expect := s.writeQueued(s.lazyForced.Swap(false), false)
+			if !s.gather(expect, time.Since(start)) {
 				break
 			}
 		}
@@ -282,20 +282,15 @@ const maxGather = time.Millisecond
 // next group with those already queued. Without it, several such
 // producers settle into halves that take turns, each half paying an fsync
 // while the other's answers travel: four producers made groups of two.
-// It waits while fewer sends are queued than the answered ones plus the
-// early ones (queued before the first answer went out, so from producers
-// the group did not hold), but no longer than the group's write took
-// (waiting longer costs more than the fsync it saves), and never for a
-// lone producer, whose next send is the next group anyway and is better
-// written by its own reader (Flush). Sends queued while the answers went
-// out are not counted beside them: they are the answered producers', and
-// counting them twice held each group of W1 for the whole wait. It
-// reports whether a send is queued.
-func (s *Store) gather(answered, early int, took time.Duration) bool {
+// It waits while fewer sends are queued than the group's writer expects
+// (writeQueued), but no longer than the group's write took (waiting
+// longer costs more than the fsync it saves), and never for a lone
+// producer, whose next send is the next group anyway and is better
+// written by its own reader (Flush). It reports whether a send is queued.
+func (s *Store) gather(want int, took time.Duration) bool {
 	s.qmu.Lock()
 	queued := s.queuedSynced
 	s.qmu.Unlock()
-	want := early + answered
 	if want < 2 || queued >= want {
 		return queued > 0
 	}
@@ -324,25 +319,28 @@ func (s *Store) gather(answered, early int, took time.Duration) bool {
 }
 
 // writeQueued takes everything queued, in order, and writes it as groups of
-// one record and one fsync each. Lazy commits alone stay queued until the
+// one record each (writeGroup). Lazy commits alone stay queued until the
 // oldest has waited lazySync, when the lazy timer forces them out (end:
 // the store is closing). s.writeMu is held, which keeps groups in
-// submission order. It returns how many commits not lazy it has answered
-// (finished, with no Confirmer to wait for), and how many sends were
-// queued meanwhile before it answered the first.
-func (s *Store) writeQueued(force, end bool) (answered, early int) {
+// submission order. It returns how many sends the next group can expect:
+// one from each commit not lazy it has answered (finished, with no
+// Confirmer to wait for), plus those queued before its first answer went
+// out, from producers it did not hold. Sends queued while the answers go
+// out are the answered producers' own: counting them as well held each
+// group of W1 for gather's whole wait.
+func (s *Store) writeQueued(force, end bool) (expect int) {
 	s.qmu.Lock()
 	if s.queuedSynced == 0 && !end {
 		if len(s.queued) == 0 || !force {
 			s.qmu.Unlock()
-			return 0, 0
+			return 0
 		}
 		if wait := lazySync - time.Since(s.queued[0].submitted); wait > 0 && s.lazyOps < s.opts.MaxGroupOps && s.lazyBytes < s.opts.MaxGroupBytes {
 			// The timer ran for lazy commits a synced group took since.
 			s.lazyArmed = true
 			s.lazyTimer.Reset(wait)
 			s.qmu.Unlock()
-			return 0, 0
+			return 0
 		}
 	}
 	taken, synced := s.queued, s.queuedSynced
@@ -355,6 +353,7 @@ func (s *Store) writeQueued(force, end bool) (answered, early int) {
 	for range synced {
 		<-s.room
 	}
+	answering := false
 	for len(taken) > 0 {
 		n, size, i := 0, 0, 0
 		for i < len(taken) && n < s.opts.MaxGroupOps && size < s.opts.MaxGroupBytes {
@@ -362,22 +361,23 @@ func (s *Store) writeQueued(force, end bool) (answered, early int) {
 			i++
 		}
 		if at, until, queued, err := s.writeGroup(taken[:i]); !queued {
-			if answered == 0 {
+			if !answering {
+				answering = true
 				s.qmu.Lock()
-				early = s.queuedSynced
+				expect += s.queuedSynced
 				s.qmu.Unlock()
 			}
 			for _, c := range taken[:i] {
 				c.until = until
 				c.finish(at, err)
 				if !c.lazy {
-					answered++
+					expect++
 				}
 			}
 		}
 		taken = taken[i:]
 	}
-	return answered, early
+	return expect
 }
 
 // writeGroup writes a group's ops as one record (synced, unless for a

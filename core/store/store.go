@@ -367,7 +367,7 @@ type MemoryQuorum interface {
 
 // Tap is an optional part of a Confirmer: Written sees each record, in
 // log order, in its Encode form, as the committer is about to write it
-// locally, so that replication ships it while the local fsync runs. It
+// locally, so that replication ships it while the local write runs. It
 // must not block. enc is the bytes of the record's log entry, never
 // changed afterwards, so it may be kept; its capacity runs over the rest
 // of the entry (the undo image), which stays in memory as long as enc.

@@ -197,7 +197,7 @@ func (sess *session) deliver() {
 // reports whether it wrote; sess.mu is held, and is again on return.
 func (sess *session) writeNow() bool {
 	cl := sess.cl
-	if sess.writing || sess.closed || sess.resend || len(sess.out) != 1 || len(sess.flight) >= sess.window {
+	if sess.writing || sess.closed || sess.resend || len(sess.out) != 1 {
 		return false
 	}
 	o := sess.out[0]
@@ -205,8 +205,9 @@ func (sess *session) writeNow() bool {
 	if o.retained != nil || o.qos() == 0 || o.d.Msg.Expired(time.Now().UnixMilli()) || lc == nil || !lc.idle() {
 		return false
 	}
-	sess.out[0] = outgoing{}
-	sess.out = sess.out[:0]
+	if _, ok := sess.nextOut(); !ok {
+		return false // the window is full
+	}
 	sess.writing = true
 	pk, _ := sess.prepare(o)
 	sess.mu.Unlock()
@@ -301,13 +302,7 @@ func (sess *session) writeTo(cl *mochi.Client, pk packets.Packet, inCore bool) {
 		case pk.FixedHeader.Qos == 0:
 		case inCore:
 			sess.mu.Lock()
-			if !sess.closed { // else close may be waiting for running
-				sess.running.Add(1)
-				go func() {
-					defer sess.running.Done()
-					sess.discard(pk.PacketID)
-				}()
-			}
+			sess.spawn(nil, func() { sess.discard(pk.PacketID) })
 			sess.mu.Unlock()
 		default:
 			sess.discard(pk.PacketID)

@@ -228,14 +228,17 @@ func (sess *session) close() {
 	sess.cs.Close()
 }
 
-// spawn runs fn on a goroutine of the session's unless it is closed; the
-// writer and the acker run only while they have work, so an idle session
-// holds no goroutine. sess.mu is held.
+// spawn runs fn on a goroutine of the session's unless it is closed (or
+// running, when given, says fn's goroutine runs already; fn clears it
+// when done); the writer and the acker run only while they have work, so
+// an idle session holds no goroutine. sess.mu is held.
 func (sess *session) spawn(running *bool, fn func()) {
-	if *running || sess.closed {
+	if running != nil && *running || sess.closed {
 		return
 	}
-	*running = true
+	if running != nil {
+		*running = true
+	}
 	sess.running.Add(1)
 	go func() {
 		defer sess.running.Done()
