@@ -117,7 +117,8 @@ func (c *Commit) finish(pos Position, err error) {
 
 // Submit queues ops to be written atomically, after everything submitted
 // before, as part of one log record. It blocks only while the commit queue
-// is full. The store keeps ops until written: callers must not change them.
+// is full. The store keeps ops (a master, for a while after they are
+// written: recentOps): callers must not change them.
 func (s *Store) Submit(ops []Op) *Commit { return s.SubmitThen(ops, nil) }
 
 // SubmitLazy is Submit for what nobody waits to be durable (an
@@ -437,7 +438,15 @@ func (s *Store) writeOwn(rec Record) (synced bool, err error) {
 	if undo != nil {
 		entry = appendOps(entry, undo)
 	}
-	return !memory, s.write(rec, entry, !memory)
+	if err := s.write(rec, entry, !memory); err != nil {
+		return false, err
+	}
+	if confirming {
+		s.recent.note(rec.Ops)
+	} else {
+		s.recent.clear()
+	}
+	return !memory, nil
 }
 
 // write applies a record locally: data, log entry (entryHead bytes for
@@ -512,7 +521,8 @@ func (s *Store) trim(b *leveldb.Batch, end mark) (mark, []mark, error) {
 
 // undoFor captures the prior state of every key ops touch; for a key
 // touched twice, the state before the first touch. Every write holds s.mu,
-// so the live database is the state just before this record.
+// so the live database is the state just before this record; a key a
+// recent record touched is read from s.recent instead (see recentOps).
 func (s *Store) undoFor(ops []Op) ([]Op, error) {
 	undo := make([]Op, 0, len(ops))
 	seen := make(map[string]bool, len(ops))
@@ -521,6 +531,10 @@ func (s *Store) undoFor(ops []Op) ([]Op, error) {
 			continue
 		}
 		seen[string(op.Key)] = true
+		if last, ok := s.recent.get(op.Key); ok {
+			undo = append(undo, last)
+			continue
+		}
 		v, err := s.db.Get(op.Key, nil)
 		switch {
 		case errors.Is(err, leveldb.ErrNotFound):

@@ -120,6 +120,7 @@ func (s *Store) Apply(enc []byte, sync bool) error {
 		return fmt.Errorf("store: record %d: %w", rec.Index, err)
 	}
 	// The entry holds no undo image: see the package doc, Truncate.
+	s.recent.clear()
 	s.entry = append(append(s.entry[:0], make([]byte, entryHead)...), enc...)
 	return s.write(rec, s.entry, sync)
 }
@@ -174,6 +175,7 @@ func (s *Store) Truncate(after uint64) error {
 	if after < s.base.Index {
 		return fmt.Errorf("%w: cannot truncate to %d, log starts at %d", ErrTrimmed, after, s.base.Index+1)
 	}
+	s.recent.clear()
 	var b leveldb.Batch
 	end := s.base
 	// Newest first: where records touched the same key, the oldest undo
@@ -290,6 +292,7 @@ func (s *Store) Restore(pos Position, next func() (key, value []byte, ok bool, e
 	}
 	s.failed = ErrRestoreInterrupted
 	s.end, s.base, s.marks = mark{}, mark{}, nil
+	s.recent.clear()
 	s.mu.Unlock()
 
 	var b leveldb.Batch

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,6 +142,68 @@ func TestTruncateRestoresState(t *testing.T) {
 	// The epoch stays fenced; new records carry it after the truncated end.
 	if p := commit(t, s, put("x", "1")); p != (Position{2, 1}) {
 		t.Fatalf("record after truncation at %v", p)
+	}
+}
+
+// TestUndoAcrossTruncations: a master's undo images come from what it
+// last wrote to each key while it is remembered (recentOps), and from
+// the database once forgotten or after a Truncate changed the state
+// behind it; truncating back any number of records after writing on top
+// of an earlier truncation restores the state each time.
+func TestUndoAcrossTruncations(t *testing.T) {
+	s := openMaster(t, t.TempDir(), Options{})
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	states := map[uint64]string{0: fmt.Sprint(state(t, s))}
+	big := strings.Repeat("v", 16<<10) // 250 records of these outgrow a generation of recentOps
+	for round := range 40 {
+		start, n := s.End().Index, 1+rng.IntN(6)
+		if round%10 == 9 {
+			n = 250
+		}
+		for i := range n {
+			var ops []Op
+			for range 1 + rng.IntN(4) {
+				k := fmt.Sprint("k", rng.IntN(6))
+				if rng.IntN(4) == 0 {
+					ops = append(ops, Op{Key: []byte(k), Delete: true})
+				} else {
+					ops = append(ops, put(k, fmt.Sprint(round, "-", i, "-", big[:rng.IntN(len(big))])))
+				}
+			}
+			p := commit(t, s, ops...)
+			states[p.Index] = fmt.Sprint(state(t, s))
+		}
+		// Back into this round, often to its start: the first touch of
+		// each key after the last truncation is undone then.
+		to := start + rng.Uint64N(uint64(n)/2+1)
+		if err := s.Truncate(to); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(state(t, s)); got != states[to] {
+			t.Fatalf("round %d: after truncating to %d the state differs from what it was there", round, to)
+		}
+	}
+}
+
+// TestUndoAfterApply: a record applied from another master changes keys
+// behind what the store last wrote itself, so its next undo image is
+// read from the database, not from recentOps.
+func TestUndoAfterApply(t *testing.T) {
+	s := openMaster(t, t.TempDir(), Options{})
+	defer s.Close()
+	commit(t, s, put("k", "mine"))
+	applied := Record{Epoch: 1, Index: s.End().Index + 1, Ops: []Op{put("k", "applied")}}
+	if err := s.Apply(applied.Encode(), false); err != nil {
+		t.Fatal(err)
+	}
+	before := s.End().Index
+	commit(t, s, Op{Key: []byte("k"), Delete: true})
+	if err := s.Truncate(before); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := s.Get([]byte("k")); string(v) != "applied" {
+		t.Fatalf("k is %q after undoing its delete, want %q", v, "applied")
 	}
 }
 

@@ -126,6 +126,7 @@ type Store struct {
 	batch    leveldb.Batch // write's, reused: the records' batches were a large allocation each
 	entry    []byte        // Apply's log entries, reused likewise: the batch holds a copy
 	marks    []mark        // the records written since the open still in the log, oldest first (see the package doc, Trimming)
+	recent   recentOps     // a master's last ops per key, for undo images
 
 	confMu    sync.Mutex // held while handing a record to confirmer or replacing it
 	confirmer *confirmLoop
