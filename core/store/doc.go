@@ -78,8 +78,11 @@
 // record. Truncate applies the images of the dropped records, newest
 // first, in one synced batch with the new end, so the state is exactly
 // what it was at the kept end, as a rejoining old master needs for the
-// suffix it wrote and no slave got. The cost is one Get per op and log
-// space for the images (an ack's image is the whole message).
+// suffix it wrote and no slave got. The cost is log space for the
+// images (an ack's image is the whole message) and a Get per op of a key
+// no recent record touched: the last op on each key of the last few MiB
+// written is its next image, kept in memory (recentOps), which also
+// keeps goleveldb from leaking its memtables.
 //
 // A standalone store's records carry none: nothing asks it to drop what
 // it wrote, and reading back what an acknowledgement deletes (the whole
