@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -138,6 +139,87 @@ func TestLinkMessagesAreAuthenticated(t *testing.T) {
 	for _, want := range []string{"record one", "record two"} {
 		if typ, p, err := r.read(); err != nil || typ != msgRecord || string(p) != want {
 			t.Errorf("read %d %q, %v; want %q", typ, p, err, want)
+		}
+	}
+}
+
+// TestLinkDirectionsAreIndependent: a master writes records on one
+// goroutine while another reads the acks, as replicator.stream does, over
+// a real connection; neither direction's MAC may disturb the other's.
+func TestLinkDirectionsAreIndependent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	mc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	nc := <-accepted
+	if nc == nil {
+		t.Fatal("accept failed")
+	}
+	defer nc.Close()
+	nm, nn := nonce(), nonce()
+	master, node := newLink(mc, 4096, 4096), newLink(nc, 4096, 4096)
+	master.key(sessionMACs([]byte("s"), nm, nn))
+	toNode, toMaster := sessionMACs([]byte("s"), nm, nn)
+	node.key(toMaster, toNode)
+
+	const n = 20000
+	record := bytes.Repeat([]byte("r"), 1024)
+	errs := make(chan error, 3)
+	go func() { // the slave: an ack for each record
+		for i := range n {
+			if _, p, err := node.read(); err != nil || !bytes.Equal(p, record) {
+				errs <- fmt.Errorf("node: record %d: %v", i, err)
+				return
+			}
+			if err := node.write(msgAck, binary.AppendUvarint(nil, uint64(i))); err != nil {
+				errs <- err
+				return
+			}
+			if err := node.flush(); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	go func() {
+		for range n {
+			if err := master.write(msgRecord, record); err != nil {
+				errs <- err
+				return
+			}
+			if err := master.flush(); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	go func() {
+		for i := range n {
+			if _, _, err := master.read(); err != nil {
+				errs <- fmt.Errorf("master: ack %d: %v", i, err)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 3 {
+		if err := <-errs; err != nil {
+			mc.Close()
+			nc.Close()
+			t.Fatal(err)
 		}
 	}
 }

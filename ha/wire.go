@@ -75,9 +75,30 @@ type link struct {
 	bw   *bufio.Writer
 	buf  []byte // the last payload read, whose array the next read reuses
 
-	macOut, macIn hash.Hash
-	seqOut, seqIn uint64
-	sum           []byte
+	// A master writes records and reads acks on two goroutines at once,
+	// so each direction has its own MAC state: a shared sum buffer let
+	// one direction's MAC overwrite the other's before it was written or
+	// compared, and sessions ended on integrity failures under load.
+	out, in macState
+}
+
+type macState struct {
+	h   hash.Hash
+	seq uint64
+	sum []byte
+}
+
+// next returns the MAC of the direction's next message.
+func (m *macState) next(typ byte, payload []byte) []byte {
+	m.seq++
+	m.h.Reset()
+	var head [9]byte
+	binary.BigEndian.PutUint64(head[:8], m.seq)
+	head[8] = typ
+	m.h.Write(head[:])
+	m.h.Write(payload)
+	m.sum = m.h.Sum(m.sum[:0])
+	return m.sum[:macLen]
 }
 
 func newLink(conn net.Conn, readBuf, writeBuf int) *link {
@@ -101,22 +122,11 @@ func (c *deadlineConn) Write(p []byte) (int, error) {
 
 // key starts authenticating messages: from here on every message sent
 // carries a MAC under out, and every message read must carry one under in.
-func (l *link) key(out, in hash.Hash) { l.macOut, l.macIn = out, in }
-
-func (l *link) mac(h hash.Hash, seq uint64, typ byte, payload []byte) []byte {
-	h.Reset()
-	var head [9]byte
-	binary.BigEndian.PutUint64(head[:8], seq)
-	head[8] = typ
-	h.Write(head[:])
-	h.Write(payload)
-	l.sum = h.Sum(l.sum[:0])
-	return l.sum[:macLen]
-}
+func (l *link) key(out, in hash.Hash) { l.out.h, l.in.h = out, in }
 
 func (l *link) write(typ byte, payload []byte) error {
 	n := len(payload) + 1
-	if l.macOut != nil {
+	if l.out.h != nil {
 		n += macLen
 	}
 	var h [5]byte
@@ -128,11 +138,10 @@ func (l *link) write(typ byte, payload []byte) error {
 	if _, err := l.bw.Write(payload); err != nil {
 		return err
 	}
-	if l.macOut == nil {
+	if l.out.h == nil {
 		return nil
 	}
-	l.seqOut++
-	_, err := l.bw.Write(l.mac(l.macOut, l.seqOut, typ, payload))
+	_, err := l.bw.Write(l.out.next(typ, payload))
 	return err
 }
 
@@ -148,7 +157,7 @@ func (l *link) read() (byte, []byte, error) {
 	}
 	n := binary.BigEndian.Uint32(h[:])
 	tail := uint32(1)
-	if l.macIn != nil {
+	if l.in.h != nil {
 		tail += macLen
 	}
 	if n < tail || n > maxMessage {
@@ -161,12 +170,11 @@ func (l *link) read() (byte, []byte, error) {
 	if _, err := io.ReadFull(l.br, body); err != nil {
 		return 0, nil, err
 	}
-	if l.macIn == nil {
+	if l.in.h == nil {
 		return h[4], body, nil
 	}
 	payload, sum := body[:len(body)-macLen], body[len(body)-macLen:]
-	l.seqIn++
-	if !hmac.Equal(sum, l.mac(l.macIn, l.seqIn, h[4], payload)) {
+	if !hmac.Equal(sum, l.in.next(h[4], payload)) {
 		return 0, nil, errBadMAC
 	}
 	return h[4], payload, nil
