@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ type stompConsumer struct {
 	r       *frame.Reader
 	w       *frame.Writer
 	version string
+	early   *frame.Frame // a MESSAGE read before the SUBSCRIBE's receipt
 
 	closing atomic.Bool
 	started atomic.Bool   // subscribe started the read loop
@@ -98,7 +100,15 @@ func (c *stompConsumer) connect() error {
 	for err == nil && f == nil { // nil: a heart-beat, or the newline ActiveMQ puts after a frame
 		f, err = cn.r.Read()
 	}
-	if err == nil && f.Command != frame.RECEIPT {
+	var early *frame.Frame
+	switch {
+	case err != nil || f.Command == frame.RECEIPT:
+	case f.Command == frame.MESSAGE:
+		// The subscription is in place, and the broker dispatched what
+		// the queue held (after a failover, what was not acknowledged)
+		// ahead of the receipt, which consume passes over.
+		early = f
+	default:
 		err = fmt.Errorf("%s %s", f.Command, f.Header.Get(frame.Message))
 	}
 	if err != nil {
@@ -107,7 +117,7 @@ func (c *stompConsumer) connect() error {
 	}
 	cn.nc.SetDeadline(time.Time{})
 	c.mu.Lock()
-	c.nc, c.r, c.w, c.version = cn.nc, cn.r, w, cn.version
+	c.nc, c.r, c.w, c.version, c.early = cn.nc, cn.r, w, cn.version, early
 	c.mu.Unlock()
 	return nil
 }
@@ -127,7 +137,11 @@ func (c *stompConsumer) subscribe(fn func([]byte)) error {
 			c.mu.Lock()
 			c.nc.Close()
 			c.mu.Unlock()
-			if errors.Is(err, errDisconnected) || c.connect() != nil {
+			if errors.Is(err, errDisconnected) {
+				return
+			}
+			if err := c.connect(); err != nil {
+				fmt.Fprintf(os.Stderr, "hamq bench: a consumer stopped: %v\n", err)
 				return
 			}
 			if c.closing.Load() {
@@ -147,15 +161,18 @@ var errDisconnected = errors.New("stomp: disconnected")
 // DISCONNECT of close.
 func (c *stompConsumer) consume(fn func([]byte)) error {
 	c.mu.Lock()
-	r := c.r
+	r, f := c.r, c.early
+	c.early = nil
 	c.mu.Unlock()
-	for {
-		f, err := r.Read()
-		if err != nil {
-			return err
-		}
+	for ; ; f = nil {
 		if f == nil {
-			continue // a heart-beat
+			var err error
+			if f, err = r.Read(); err != nil {
+				return err
+			}
+			if f == nil {
+				continue // a heart-beat
+			}
 		}
 		switch f.Command {
 		case frame.MESSAGE:
