@@ -2,10 +2,13 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,6 +87,11 @@ func TestCrashKeepsConfirmed(t *testing.T) {
 	for range lines { // confirmed before the kill, read late: count them too
 	}
 
+	// The journal the child was writing ends in the zeros it synced
+	// ahead (zeroAheadWriter), which the reopen below must read past.
+	if n := journalZeroTail(t, dir); n < zeroAhead/2 {
+		t.Fatalf("the journal ends in %d zero bytes after kill -9, want at least %d", n, zeroAhead/2)
+	}
 	s := open(t, dir, Options{})
 	defer s.Close()
 	got := state(t, s)
@@ -128,4 +136,19 @@ func crashChild(dir string) {
 			w.Flush()
 		}
 	}
+}
+
+// journalZeroTail returns how many zero bytes end the newest LevelDB
+// journal in dir.
+func journalZeroTail(t *testing.T, dir string) int {
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no journal in %s: %v", dir, err)
+	}
+	slices.Sort(logs) // same-width numbers: the last is the newest
+	b, err := os.ReadFile(logs[len(logs)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b) - len(bytes.TrimRight(b, "\x00"))
 }

@@ -141,7 +141,7 @@ func Open(dir string, opts Options, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	s, err := openStorage(stor, opts, log)
+	s, err := openStorage(zeroAheadStorage{stor}, opts, log)
 	if err != nil {
 		stor.Close()
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
