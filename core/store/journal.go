@@ -54,9 +54,9 @@ func (s zeroAheadStorage) Create(fd storage.FileDesc) (storage.Writer, error) {
 // overwrite blocks the filesystem holds already.
 type zeroAheadWriter struct {
 	journalFile
-	end    int64 // bytes LevelDB wrote
-	zeroed int64 // the file is written through here
-	off    bool  // writing zeros failed (a full disk): sync as written
+	end     int64 // bytes LevelDB wrote
+	zeroed  int64 // the file is written through here
+	noZeros bool  // writing zeros failed (a full disk): sync as written
 }
 
 func (w *zeroAheadWriter) Write(p []byte) (int, error) {
@@ -66,13 +66,13 @@ func (w *zeroAheadWriter) Write(p []byte) (int, error) {
 }
 
 func (w *zeroAheadWriter) Sync() error {
-	if !w.off && w.zeroed-w.end < zeroAhead/2 {
+	if !w.noZeros && w.zeroed-w.end < zeroAhead/2 {
 		from := max(w.zeroed, w.end)
 		n, err := w.WriteAt(zeros[:w.end+zeroAhead-from], from)
 		w.zeroed = from + int64(n)
 		// The journal's own writes report a full disk; the zeros only
 		// make syncs cheaper.
-		w.off = err != nil
+		w.noZeros = err != nil
 	}
 	return w.journalFile.Sync()
 }
