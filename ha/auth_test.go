@@ -175,6 +175,12 @@ func TestLinkDirectionsAreIndependent(t *testing.T) {
 
 	const n = 20000
 	record := bytes.Repeat([]byte("r"), 1024)
+	send := func(l *link, typ byte, p []byte) error {
+		if err := l.write(typ, p); err != nil {
+			return err
+		}
+		return l.flush()
+	}
 	errs := make(chan error, 3)
 	go func() { // the slave: an ack for each record
 		for i := range n {
@@ -182,11 +188,7 @@ func TestLinkDirectionsAreIndependent(t *testing.T) {
 				errs <- fmt.Errorf("node: record %d: %v", i, err)
 				return
 			}
-			if err := node.write(msgAck, binary.AppendUvarint(nil, uint64(i))); err != nil {
-				errs <- err
-				return
-			}
-			if err := node.flush(); err != nil {
+			if err := send(node, msgAck, binary.AppendUvarint(nil, uint64(i))); err != nil {
 				errs <- err
 				return
 			}
@@ -195,11 +197,7 @@ func TestLinkDirectionsAreIndependent(t *testing.T) {
 	}()
 	go func() {
 		for range n {
-			if err := master.write(msgRecord, record); err != nil {
-				errs <- err
-				return
-			}
-			if err := master.flush(); err != nil {
+			if err := send(master, msgRecord, record); err != nil {
 				errs <- err
 				return
 			}
