@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,7 +105,10 @@ func TestSTOMPConsumerAcksEach(t *testing.T) {
 		}
 		defer nc.Close()
 		r, w := frame.NewReader(bufio.NewReader(nc)), bufio.NewWriter(nc)
+		var wmu sync.Mutex // the last MESSAGE's Flush may still run as its ACK comes in
 		write := func(f *frame.Frame) {
+			wmu.Lock()
+			defer wmu.Unlock()
 			frame.NewWriter(w).Write(f)
 			w.WriteString("\n")
 			w.Flush()
