@@ -12,8 +12,9 @@ import (
 // and blocks through the filesystem's journal; one that follows an
 // overwrite of blocks already written and synced flushes the data alone.
 // On this project's reference VM (ext4) a 10 KiB append and fsync took a
-// mean of 227 µs, the same write into zeros synced ahead 133 µs including
-// the 256 KiB extensions: one sync in about 30 takes 0.4 ms instead. A
+// mean of 227 µs, the same write into zeros synced ahead 133 µs, counting
+// the syncs that also wrote the next zeros (256 KiB at a time there: one
+// in 25, 0.4 ms each). Here each such sync writes 128-256 KiB. A
 // stop-and-wait producer pays one sync per message.
 const zeroAhead = 256 << 10
 

@@ -5,17 +5,17 @@ package store
 // that op itself, read from memory rather than back from LevelDB.
 //
 // Reading back cost more than the read. goleveldb's DB.Get takes a
-// reference on the current and the frozen memtable (the one being
-// flushed) and, when it finds the key in the current one, returns before
-// it defers the release of the frozen one's (leveldb/db.go, DB.get),
-// which is then never released. A memtable so
-// held is never put back in goleveldb's pool, so every rotation allocated
-// a fresh 32 MiB memtable: 8,192 page faults at about 12 us each on the
-// test VM, and a larger heap to collect. A master's acknowledgement reads
-// back the message it deletes, which is nearly always in the current
-// memtable, so a master leaked at every rotation. With this memory the
-// master's memtables are reused as a slave's are: W1 on a 3-node demo
-// cluster, once warm, went from a median of 4,535 to 4,955 msgs/s.
+// reference on the current and the frozen memtable (the one being flushed)
+// and, when it finds the key in the current one, returns before it defers
+// the release of the frozen one's (leveldb/db.go, DB.get), which is then
+// never released. A memtable so held is never put back in goleveldb's
+// pool, so every rotation allocated a fresh 32 MiB memtable: 8,192 page
+// faults at about 12 us each on the test VM, and a larger heap to collect.
+// A master's acknowledgement reads back the message it deletes, which is
+// nearly always in the current memtable, so a master leaked at every
+// rotation. With this memory the master's memtables are reused as a
+// slave's are: W1 on a 3-node demo cluster, once warm, went from a median
+// of 4,535 to 4,955 msgs/s.
 //
 // Two generations of at most recentBytes each bound it: a key not
 // touched for that long is read back, as before. Every write of the
