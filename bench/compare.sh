@@ -22,6 +22,9 @@
 #   W4  STOMP non-persistent, 4 producers without receipts, 1 consumer ACKing each message; the
 #       consumer's receive rate; vs ActiveMQ
 # W1-W3 also run pipelined (--window 100: 100 unconfirmed sends per producer), rows labelled so.
+# W2's producer also runs alone (--consumers 0) against hamq and against bench/floor, a STOMP
+# endpoint that only writes each body and fdatasyncs it: what this machine's disk and loopback
+# allow any broker that flushes once a message.
 # Each run reports the broker's CPU per message (its processes' user+system time; a cluster's
 # three nodes together, not ZooKeeper) and the flush requests per message that the disk holding
 # the data completed (/sys/class/block/DEV/stat, Linux 5.5 or later; device-wide, so anything else
@@ -76,6 +79,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 go build -o "$work/hamq" ./cmd/hamq
+go build -o "$work/floor" ./bench/floor
 hamq="$work/hamq"
 
 used_ports=" "
@@ -116,7 +120,7 @@ settle() { sync; sleep "${SETTLE:-2}"; }
 
 # ---- brokers ---------------------------------------------------------------
 
-hamq_standalone() { # [CONFIG]: sets hamq_pid, hamq_stomp, hamq_mqtt, hamq_amqp (URLs)
+hamq_standalone() { # [CONFIG]: sets hamq_pid, hamq_stomp, hamq_mqtt, hamq_amqp, hamq_http (URLs)
 	local stomp mqtt amqp http
 	free_port; stomp=$port; free_port; mqtt=$port; free_port; amqp=$port; free_port; http=$port
 	"$hamq" start --config "${1:-/dev/null}" --data "$work/hamq.$stomp" --stomp "127.0.0.1:$stomp" --mqtt "127.0.0.1:$mqtt" \
@@ -125,7 +129,16 @@ hamq_standalone() { # [CONFIG]: sets hamq_pid, hamq_stomp, hamq_mqtt, hamq_amqp 
 	pids+=("$hamq_pid")
 	wait_port "$stomp" "$hamq_pid"
 	wait_port "$mqtt" "$hamq_pid"
-	hamq_stomp=tcp://127.0.0.1:$stomp hamq_mqtt=tcp://127.0.0.1:$mqtt hamq_amqp=tcp://127.0.0.1:$amqp
+	hamq_stomp=tcp://127.0.0.1:$stomp hamq_mqtt=tcp://127.0.0.1:$mqtt hamq_amqp=tcp://127.0.0.1:$amqp hamq_http=http://127.0.0.1:$http
+}
+
+floor() { # sets floor_pid, floor_url: bench/floor, its journal on the disk hamq's data is on
+	free_port
+	"$work/floor" -listen "127.0.0.1:$port" -dir "$work" >>"$work/floor.log" 2>&1 &
+	floor_pid=$!
+	pids+=("$floor_pid")
+	wait_port "$port" "$floor_pid"
+	floor_url=tcp://127.0.0.1:$port
 }
 
 # activemq_opts are the JVM options of Debian's package (or AMQ_HEAP's heap).
@@ -248,7 +261,7 @@ bench_run() { # OUT I COUNT RUN: one run of row I, its result line appended to O
 	if "$hamq" bench --url "${row_url[i]}" ${row_pids[i]:+--broker-pid "${row_pids[i]}"} ${device:+--device "$device"} \
 		${row_args[i]} --count "$n" >"$log" 2>&1 && grep -q '^result ' "$log"; then
 		grep '^result ' "$log" >>"$out"
-		[ -z "${RESULTS:-}" ] || sed "s/^result /result label=\"${row_label[i]}\" run=$run /" <(grep '^result ' "$log") >>"$RESULTS"
+		[ -z "${RESULTS:-}" ] || awk -v p="label=\"${row_label[i]}\" run=$run " '/^result / { print "result " p substr($0, 8) }' "$log" >>"$RESULTS"
 	else
 		echo failed >>"$out"
 		echo "  (${row_label[i]}: a run failed: $(tail -n 3 "$log" | tr '\n' ' '))" >&2
@@ -340,11 +353,23 @@ workloads() {
 			selected $w || continue
 			row "hamq standalone" "$hamq_stomp" "$hamq_pid" --workload $w --destination /queue/$dest.$w
 			row "$amq_label" "$amq_stomp" "$amq_pid" --workload $w --destination /queue/$dest.$w
+			local loads=("$w")
 			if pipelined; then
 				row "hamq standalone, pipelined (window 100)" "$hamq_stomp" "$hamq_pid" --workload $w --window 100 --destination /queue/$dest.${w}p
 				row "$amq_label, pipelined (window 100)" "$amq_stomp" "$amq_pid" --workload $w --window 100 --destination /queue/$dest.${w}p
+				loads+=("${w}p")
 			fi
-			table "$(title $w)" $w ${w}p
+			if [ $w = W2 ]; then
+				# What any broker that flushes once a message could do here:
+				# the producer alone, against hamq and against bench/floor.
+				# hamq's admin API removes the queue nobody consumes.
+				floor
+				row "hamq standalone, no consumer" "$hamq_stomp" "$hamq_pid" --workload $w --consumers 0 --http "$hamq_http" --destination /queue/$dest.${w}f
+				row "floor: bench/floor, no broker (fdatasync per message), no consumer" "$floor_url" "$floor_pid" --workload $w --consumers 0
+				loads+=("$w")
+			fi
+			table "$(title $w)" "${loads[@]}"
+			if [ $w = W2 ]; then stop_pid "$floor_pid"; fi
 		done
 		if selected W4; then
 			row "hamq standalone" "$hamq_stomp" "$hamq_pid" --workload W4 --destination /queue/$dest.W4
