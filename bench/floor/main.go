@@ -142,7 +142,7 @@ func answer(c net.Conn, j *journal) {
 			w.Write(frame.New(frame.ERROR, frame.Message, "floor: only CONNECT, SEND and DISCONNECT, not "+f.Command))
 			return
 		}
-		if id := f.Header.Get(frame.Receipt); id != "" {
+		if id := f.Header.Get(frame.Receipt); id != "" && reply == nil { // a CONNECT is answered by CONNECTED alone
 			reply = frame.New(frame.RECEIPT, frame.ReceiptId, id)
 		}
 		if reply != nil {

@@ -79,7 +79,8 @@ func (w *zeroAheadWriter) Sync() error {
 }
 
 // Close cuts the zeros off, so that a journal closed in order ends where
-// its records do.
+// its records do. A cut that fails leaves zeros the reader skips, as
+// after a crash.
 func (w *zeroAheadWriter) Close() error {
 	if w.zeroed > w.end {
 		w.Truncate(w.end)
